@@ -1,0 +1,42 @@
+"""textclf's exceptions. One message shape everywhere: what, where: expected X, got Y. Hint.
+
+`exit_code` is what the CLI exits with: 2 for usage/data errors, 1 for runtime failures.
+"""
+
+from __future__ import annotations
+
+
+class TextClfError(Exception):
+    """Base class of every error textclf raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(TextClfError, ValueError):
+    """A configuration value or command-line option that cannot work."""
+
+    exit_code = 2
+
+
+class DataError(TextClfError, ValueError):
+    """Input data that cannot be read or used as it is."""
+
+    exit_code = 2
+
+
+class ModelFormatError(TextClfError, ValueError):
+    """A model folder (or file) that is missing parts, tampered with, or from a newer textclf."""
+
+    exit_code = 2
+
+
+class NotFittedError(TextClfError, AttributeError):
+    """A model used before it was fitted (scikit-learn's convention)."""
+
+    exit_code = 2
+
+
+class TrainingError(TextClfError, RuntimeError):
+    """Training failed at run time (non-finite loss, out of memory, ...)."""
+
+    exit_code = 1
