@@ -1,0 +1,263 @@
+"""The `textclf` command: a few lines over each library function.
+
+Errors raised on purpose (TextClfError) print one line and exit 2 (usage/data) or 1 (runtime);
+the traceback is shown only with --verbose.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from textclf.errors import TextClfError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Train, evaluate and use neural text classifiers.",
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"verbose": False}
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False) -> None:
+    _state["verbose"] = verbose
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn TextClfError into one line on stderr and its exit code; KeyboardInterrupt into 130."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TextClfError as error:
+            if _state["verbose"]:
+                err_console.print_exception()
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; a run with --out can continue with --resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _flags(**values: Any) -> dict[str, Any]:
+    """Nested config dict from the flags the user actually gave (None = not given)."""
+    out: dict[str, Any] = {}
+    for dotted, value in values.items():
+        if value is None:
+            continue
+        node = out
+        *sections, key = dotted.split("__")
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = value
+    return out
+
+
+def print_data_summary(summary: dict) -> None:
+    counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
+    console.print(
+        f"[bold]data[/] train {summary['n_train']:,} · val {summary['n_val']:,} · test {summary['n_test']:,}"
+        f" | classes: {counts}"
+    )
+    line = (f"[bold]vocab[/] {summary['vocab_size']:,} words · val OOV {summary['val_oov_rate']:.1%}"
+            f" · max_length {summary['max_length']} (truncates {summary['truncated_fraction']:.1%} of texts,"
+            f" median length {summary['median_length']:.0f})")
+    coverage = summary.get("vectors_coverage")
+    if coverage:
+        tokens = coverage.get("tokens")
+        line += f" · vectors cover {coverage['types']:.1%} of words" + (
+            f", {tokens:.1%} of tokens" if tokens is not None else "")
+    console.print(line)
+
+
+def print_metrics(metrics: dict, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in metrics["per_class"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+    console.print(f"[bold]accuracy[/] {metrics['accuracy']:.4f} · [bold]macro-F1[/] {metrics['macro_f1']:.4f}")
+
+
+@app.command()
+@handle_errors
+def train(
+    data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
+    test: Annotated[str | None, typer.Option(help="Labelled test file.")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set instead.")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data [0.1].")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Architecture: see 'textclf models' [cnn].")] = None,
+    preset: Annotated[str | None, typer.Option(help="A named preset: see 'textclf presets'.")] = None,
+    vectors: Annotated[str | None, typer.Option(help="Pretrained vectors: a GloVe/word2vec/fastText file or glove-6b-50d.")] = None,
+    freeze_embeddings: Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="Keep pretrained vectors fixed [train them after one frozen epoch].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs [10].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [64].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate [0.002].")] = None,
+    class_weights: Annotated[str | None, typer.Option(help="none or balanced [none].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda [auto].")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast) [fp32].")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+    out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("textclf-model"),
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file; flags override it.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override any setting: section.key=value.")] = None,
+    print_config: Annotated[bool, typer.Option(help="Print the resolved configuration and exit.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
+) -> None:
+    """Train a classifier, evaluate it on the test data and save it to --out."""
+    from textclf.config import resolve_config
+    from textclf.progress import TrainingProgress
+    from textclf.training.run import train as train_model
+
+    flags = _flags(
+        data__test=test, data__test_size=test_size, data__val_size=val_size, model__architecture=model,
+        vectors=vectors, train__freeze_embeddings=freeze_embeddings, train__epochs=epochs,
+        train__batch_size=batch_size, train__lr=lr, train__class_weights=class_weights, train__seed=seed,
+        train__device=device, train__precision=precision, data__text_column=text_column,
+        data__label_column=label_column,
+    )
+    preset_values = None
+    if preset:
+        from textclf.presets import get_preset
+
+        preset_values = {**get_preset(preset).values, "preset": preset}
+    cfg = resolve_config(file=config, preset=preset_values, flags=flags, overrides=set_ or ())
+    if print_config:
+        console.print(yaml.safe_dump(cfg.model_dump(), sort_keys=False), end="", highlight=False)
+        return
+    with TrainingProgress(console) as progress:
+        trained = train_model(data, out=out, config=cfg, callbacks=[progress],
+                              on_data=print_data_summary, resume=resume)
+    metrics = trained.training["metrics"]
+    if "per_class" in metrics:
+        print_metrics(metrics, f"test ({metrics['n_test']:,} texts)")
+    else:
+        best = metrics["validation"]
+        console.print(f"[bold]validation[/] accuracy {best.get('val_accuracy', float('nan')):.4f} · "
+                      f"macro-F1 {best.get('val_macro_f1', float('nan')):.4f} (no test data: pass --test or --test-size)")
+    console.print(f"trained in {metrics['train_seconds']:.1f} s, {metrics['epochs_run']} epochs "
+                  f"(best {metrics['best_epoch']}); model saved to [bold]{out}[/]")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
+    data: Annotated[str, typer.Argument(help="Labelled data file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+    from textclf.training.run import evaluate as evaluate_model
+
+    metrics = evaluate_model(model_dir, data, text_column=text_column, label_column=label_column)
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+        return
+    print_metrics(metrics, f"{data}")
+    matrix = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    matrix.add_column("")
+    for label in metrics["labels"]:
+        matrix.add_column(label[:8], justify="right")
+    for label, row in zip(metrics["labels"], metrics["confusion_matrix"], strict=True):
+        matrix.add_row(label, *map(str, row))
+    console.print(matrix)
+
+
+def _read_predict_texts(texts: list[str], file: str | None, text_column: str | None) -> list[str]:
+    from textclf.data.readers import read_dataset
+    from textclf.errors import ConfigError, DataError
+
+    if file is not None and texts:
+        raise ConfigError("predict got both TEXT arguments and --file; expected one source of texts.")
+    if file == "-" or (not texts and file is None and not sys.stdin.isatty()):
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if file is not None:
+        path = Path(file)
+        if path.suffix == ".txt" or path.name.endswith(".txt.gz"):
+            if not path.is_file():
+                raise DataError(f"No such file: {path}. Check the path given to --file.")
+            return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_dataset(path, text_column=text_column, require_labels=False).texts
+    if not texts:
+        raise ConfigError("predict got no texts; expected TEXT arguments, --file FILE or - for standard input.")
+    return texts
+
+
+@app.command()
+@handle_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/JSONL/Parquet), or - for stdin.")] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per text.")] = 1,
+    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+) -> None:
+    """Predict labels (and probabilities) for texts."""
+    from textclf.errors import ConfigError
+    from textclf.io import load_model
+
+    if output_format not in ("table", "json", "csv"):
+        raise ConfigError(f"--format {output_format!r}: expected table, json or csv.")
+    loaded = load_model(model_dir)
+    items = _read_predict_texts(list(texts or []), file, text_column)
+    probabilities = loaded.predict_proba(items)
+    k = min(top_k, len(loaded.labels))
+    rows = []
+    for text, probs in zip(items, probabilities, strict=True):
+        order = probs.argsort()[::-1][:k]
+        rows.append({"text": text, "label": loaded.labels[order[0]],
+                     "top": [{"label": loaded.labels[j], "probability": float(probs[j])} for j in order]})
+    if output_format == "json":
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["text", "label", *[f"{p}{i + 1}" for i in range(k) for p in ("label", "probability")]][: 2 + 2 * k])
+        for row in rows:
+            writer.writerow([row["text"], row["label"], *[v for t in row["top"] for v in (t["label"], f"{t['probability']:.6f}")]])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(show_lines=False)
+        table.add_column("text", overflow="fold", max_width=60)
+        table.add_column("prediction")
+        for row in rows:
+            table.add_row(row["text"], ", ".join(f"{t['label']} {t['probability']:.2f}" for t in row["top"]))
+        console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the architectures."""
+    from textclf.models import ARCHITECTURES
+
+    table = Table()
+    for column in ("name", "id", "description"):
+        table.add_column(column)
+    for arch in ARCHITECTURES.values():
+        table.add_row(arch.name, arch.id, arch.description)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,176 @@
+"""Typed, validated configuration: data, model, training. YAML files and dotted overrides.
+
+A run is described by one `RunConfig` with three sections. Values come from (lowest to highest
+priority) the defaults, a preset, a YAML file (`--config`), command-line flags and `--set` overrides.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from textclf.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """How texts are read, split and tokenised."""
+
+    text_column: str | None = None
+    label_column: str | None = None
+    test: str | None = None
+    test_size: float | None = None
+    val_size: float = 0.1
+    min_freq: int = Field(1, ge=1)
+    max_vocab: int = Field(50_000, ge=10)
+    max_length: int | None = Field(None, ge=1)
+    max_length_cap: int = Field(400, ge=1)
+    max_length_percentile: float = Field(95.0, gt=0, le=100)
+
+
+class ModelConfig(BaseModel):
+    """The classifier: shared parts by name; every other key goes to the encoder's config."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    architecture: str = "cnn"
+    embedding_dim: int = Field(100, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    hidden_dim: int = Field(0, ge=0)
+    hidden_activation: Literal["relu", "elu", "tanh", "gelu"] = "relu"
+
+    def encoder_options(self) -> dict[str, Any]:
+        """The keys that are not shared classifier settings: they configure the encoder."""
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(_Section):
+    """The optimisation. Device, seed and precision are explicit; nothing is global."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    clip_norm: float = Field(5.0, gt=0)
+    patience: int = Field(3, ge=1)
+    class_weights: Literal["none", "balanced"] = "none"
+    freeze_embeddings: bool = False
+    frozen_epochs: int = Field(1, ge=0)
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda", "mps") and not value.startswith("cuda:"):
+            raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
+
+
+class RunConfig(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    vectors: str | None = None
+    preset: str | None = None
+
+
+def _format_validation_error(error: ValidationError, where: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    got = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown setting {key!r}. Run 'textclf train --print-config' to see every setting."
+    return f"{where}: {key} {first['msg'].lower()}, got {got!r}. Fix the value of {key}."
+
+
+def build_config(values: dict[str, Any], where: str = "configuration") -> RunConfig:
+    """Validate a nested dict into a RunConfig, raising ConfigError with one readable line."""
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, where)) from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) config file into a nested dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}. Check the path given to --config.")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{at}. Fix the file syntax.") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping with sections data/model/train, got {type(values).__name__}."
+        )
+    return values
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'train.lr=0.01' -> (['train', 'lr'], 0.01). Values are parsed as YAML scalars/lists."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {item!r}: expected key=value such as train.lr=0.001 or model.kernel_sizes=[3,4,5]."
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def set_dotted(values: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set values['a']['b'] = value for path ['a', 'b'], creating sections as needed."""
+    node = values
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {part} is a value, not a section.")
+        node = child
+    node[path[-1]] = value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `extra` into a copy of `base` (extra wins)."""
+    out = json.loads(json.dumps(base))
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_config(
+    *,
+    file: str | Path | None = None,
+    preset: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Defaults < preset < config file < flags < --set overrides, validated once at the end."""
+    values: dict[str, Any] = {}
+    for layer in (preset or {}, load_config_file(file) if file else {}, flags or {}):
+        values = merge(values, layer)
+    for item in overrides:
+        path, value = parse_override(item)
+        set_dotted(values, path, value)
+    return build_config(values)

@@ -1,0 +1,111 @@
+"""The one explicit table of architectures, and the builder of a Classifier from a ModelConfig.
+
+Architecture ids are stable: a change to weight layout or outputs gets a new version and the old
+id keeps loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from torch import nn
+
+from textclf.config import ModelConfig
+from textclf.errors import ConfigError, ModelFormatError
+from textclf.models.base import Classifier
+from textclf.models.cnn import CNNConfig, CNNEncoder
+from textclf.models.fasttext import FastTextConfig, FastTextEncoder
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    id: str
+    config: type[BaseModel]
+    encoder: Callable[[Any, int], nn.Module]
+    description: str
+    defaults: dict[str, Any] = field(default_factory=dict)  # shared settings this family prefers
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture(
+            "cnn", "textclf.cnn.v1", CNNConfig, CNNEncoder,
+            "Kim (2014) CNN: parallel convolutions, masked max-over-time pooling",
+        ),
+        Architecture(
+            "fasttext", "textclf.fasttext.v1", FastTextConfig, FastTextEncoder,
+            "fastText: mean of word and hashed-bigram embeddings; fast, strong baseline",
+            defaults={"dropout": 0.0},
+        ),
+    )
+}
+ARCHITECTURE_IDS = {a.id: a for a in ARCHITECTURES.values()}
+
+
+def get_architecture(name: str) -> Architecture:
+    """Look up by short name ('cnn') or versioned id ('textclf.cnn.v1')."""
+    if name in ARCHITECTURES:
+        return ARCHITECTURES[name]
+    if name in ARCHITECTURE_IDS:
+        return ARCHITECTURE_IDS[name]
+    raise ConfigError(
+        f"Unknown model {name!r}: expected one of {', '.join(ARCHITECTURES)}. "
+        "Run 'textclf models' to list them."
+    )
+
+
+def resolve_model_config(config: ModelConfig) -> tuple[Architecture, ModelConfig, BaseModel]:
+    """Apply the family's defaults to unset shared settings and validate the encoder options."""
+    arch = get_architecture(config.architecture)
+    unset = {k: v for k, v in arch.defaults.items() if k not in config.model_fields_set}
+    shared = config.model_dump(exclude=set(config.encoder_options()))
+    shared.update(unset)
+    try:
+        encoder_config = arch.config.model_validate(config.encoder_options())
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(["embedding_dim", "dropout", "hidden_dim", "hidden_activation",
+                               *arch.config.model_fields])
+            raise ConfigError(
+                f"model.{key} is not a setting of the {arch.name!r} model; expected one of: {known}."
+            ) from None
+        raise ConfigError(
+            f"model.{key} for {arch.name!r}: {first['msg'].lower()}, got {first.get('input')!r}."
+        ) from None
+    resolved = ModelConfig.model_validate({**shared, **encoder_config.model_dump()})
+    return arch, resolved, encoder_config
+
+
+def build_classifier(config: ModelConfig, *, vocab_size: int, num_labels: int) -> Classifier:
+    """A Classifier for `config`; vocab_size and num_labels come from the data, never the user."""
+    arch, resolved, encoder_config = resolve_model_config(config)
+    try:
+        encoder = arch.encoder(encoder_config, resolved.embedding_dim)
+    except ValueError as error:
+        raise ConfigError(f"model {arch.name!r}: {error}. Fix the model settings.") from None
+    return Classifier(
+        encoder,
+        vocab_size=vocab_size,
+        embedding_dim=resolved.embedding_dim,
+        num_labels=num_labels,
+        dropout=resolved.dropout,
+        hidden_dim=resolved.hidden_dim,
+        hidden_activation=resolved.hidden_activation,
+    )
+
+
+def classifier_from_saved(saved: dict[str, Any]) -> Classifier:
+    """Rebuild the network recorded in a config.json (see textclf.io)."""
+    try:
+        arch = get_architecture(saved["architecture"])
+    except ConfigError as error:
+        raise ModelFormatError(f"config.json: {error}") from None
+    config = ModelConfig.model_validate({**saved["model"], "architecture": arch.name})
+    return build_classifier(config, vocab_size=saved["vocab_size"], num_labels=saved["num_labels"])

@@ -1,0 +1,38 @@
+"""Kim (2014) CNN: parallel Conv1d over several kernel sizes, ReLU, masked max-over-time pooling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from textclf.nn.pooling import masked_max
+
+
+class CNNConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kernel_sizes: tuple[int, ...] = Field((3, 4, 5), min_length=1)
+    num_filters: int = Field(100, ge=1)
+
+
+class CNNEncoder(nn.Module):
+    def __init__(self, config: CNNConfig, input_dim: int) -> None:
+        super().__init__()
+        if any(k < 1 for k in config.kernel_sizes):
+            raise ValueError(f"kernel sizes must be >= 1, got {list(config.kernel_sizes)}")
+        self.kernel_sizes = config.kernel_sizes
+        self.convs = nn.ModuleList(
+            nn.Conv1d(input_dim, config.num_filters, k) for k in config.kernel_sizes
+        )
+        self.output_dim = config.num_filters * len(config.kernel_sizes)
+
+    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+        x = embedded.transpose(1, 2)  # (B, E, T)
+        pooled = []
+        for k, conv in zip(self.kernel_sizes, self.convs, strict=True):
+            # Right-pad with zeros so a window starts at every real token, even in short texts.
+            features = F.relu(conv(F.pad(x, (0, k - 1))))  # (B, F, T)
+            pooled.append(masked_max(features.transpose(1, 2), mask))  # (B, F)
+        return torch.cat(pooled, dim=1)  # (B, F * K)

@@ -1,0 +1,37 @@
+"""fastText-style encoder (Joulin et al. 2016): the mean of word embeddings and hashed word bigrams."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+_HASH_MULTIPLIER = 1_000_003
+
+
+class FastTextConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bigrams: bool = True
+    bigram_buckets: int = Field(131_072, ge=1)
+
+
+class FastTextEncoder(nn.Module):
+    def __init__(self, config: FastTextConfig, input_dim: int) -> None:
+        super().__init__()
+        self.buckets = config.bigram_buckets
+        self.bigrams = nn.Embedding(self.buckets, input_dim) if config.bigrams else None
+        if self.bigrams is not None:
+            nn.init.uniform_(self.bigrams.weight, -1.0 / input_dim, 1.0 / input_dim)
+        self.output_dim = input_dim
+
+    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+        weights = mask.to(embedded.dtype)  # (B, T)
+        total = embedded.sum(dim=1)  # (B, E); padded rows are already zero
+        count = weights.sum(dim=1)  # (B,)
+        if self.bigrams is not None and ids.size(1) > 1:
+            hashed = (ids[:, :-1] * _HASH_MULTIPLIER + ids[:, 1:]) % self.buckets  # (B, T-1)
+            pair_mask = weights[:, 1:]  # both words real: padding is on the right
+            total = total + (self.bigrams(hashed) * pair_mask[:, :, None]).sum(dim=1)
+            count = count + pair_mask.sum(dim=1)
+        return total / count.clamp(min=1.0)[:, None]  # (B, E)

@@ -1,0 +1,100 @@
+"""Resumable checkpoints in the run folder (never in the model folder), without pickle.
+
+A checkpoint is a folder: weights.safetensors (current), best.safetensors (best so far),
+optimizer.safetensors (optimizer tensors) and state.json (loop state, optimizer settings and the
+fingerprint of the run it belongs to). It is replaced atomically at the end of every epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from textclf.errors import ConfigError, ModelFormatError
+from textclf.training.loop import LoopState
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, float]] = {}
+    for pid, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    for pid, values in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+class Checkpointer:
+    """Saves after every epoch into `folder`; `load` restores a run with the same fingerprint."""
+
+    def __init__(self, folder: str | Path, fingerprint: str) -> None:
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint
+        self.best: dict[str, torch.Tensor] | None = None
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").is_file()
+
+    def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: LoopState) -> None:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        if state.best_epoch == state.epoch - 1 or self.best is None:
+            self.best = weights
+        tensors, meta = _flatten_optimizer(optimizer)
+        tmp = self.folder.parent / f".{self.folder.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        safetensors.torch.save_file(weights, str(tmp / "weights.safetensors"))
+        safetensors.torch.save_file(self.best, str(tmp / "best.safetensors"))
+        safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
+        payload = {"fingerprint": self.fingerprint, "loop": asdict(state), "optimizer": meta}
+        (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+        old = self.folder.parent / f".{self.folder.name}.old-{os.getpid()}"
+        if self.folder.exists():
+            self.folder.rename(old)
+        tmp.rename(self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict]:
+        """Restore weights and optimizer in place; return the loop state and the best weights."""
+        try:
+            payload = json.loads((self.folder / "state.json").read_text(encoding="utf-8"))
+            weights = safetensors.torch.load_file(str(self.folder / "weights.safetensors"))
+            best = safetensors.torch.load_file(str(self.folder / "best.safetensors"))
+            tensors = safetensors.torch.load_file(str(self.folder / "optimizer.safetensors"))
+        except (OSError, ValueError, safetensors.SafetensorError) as error:
+            raise ModelFormatError(
+                f"checkpoint {self.folder} cannot be read ({str(error)[:100]}). Delete it to start over."
+            ) from None
+        if payload.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"--resume: the checkpoint in {self.folder} belongs to a run with other data or settings; "
+                "expected the same command as the interrupted run. Delete the folder to start over."
+            )
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, payload["optimizer"]))
+        self.best = best
+        return LoopState(**payload["loop"]), best
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

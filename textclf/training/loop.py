@@ -1,0 +1,260 @@
+"""The training loop: a generator of steps with no printing or I/O, and fit() that consumes it.
+
+`train_steps` yields one `Step` per optimizer step and one more at the end of each epoch carrying
+validation metrics. `fit` does the rest: keeping the best weights, early stopping, checkpoints and
+the callbacks (progress bars, monitors), which are plain callables taking a Step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from textclf.config import TrainConfig
+from textclf.data.batching import bucket_batches, collate
+from textclf.errors import TrainingError
+from textclf.evaluation.metrics import classification_metrics
+from textclf.training.schedule import lr_at
+
+
+@dataclass
+class Encoded:
+    """A split as the network sees it: token ids per text, label ids, lengths."""
+
+    ids: list[np.ndarray]
+    labels: np.ndarray | None  # (N,) int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Step:
+    epoch: int  # 0-based
+    step: int  # optimizer steps done so far
+    total_steps: int
+    loss: float
+    lr: float
+    grad_norm: float
+    seconds: float  # since the start of training
+    metrics: dict | None = None  # validation metrics, on the last step of an epoch only
+    is_best: bool = False
+    train_loss: float | None = None  # mean training loss of the epoch, with `metrics`
+
+
+@dataclass
+class LoopState:
+    """What a resumed run needs besides weights and optimizer state."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when present, else CPU; anything else is taken as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(
+            f"--device {device} was asked for but CUDA is not available here. Use --device auto or cpu."
+        )
+    return torch.device(device)
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def count_batches(n: int, batch_size: int, chunk_batches: int = 50) -> int:
+    chunk = batch_size * chunk_batches
+    full, rest = divmod(n, chunk)
+    return full * chunk_batches + math.ceil(rest / batch_size)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on embeddings, biases and norms."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        skip = param.ndim < 2 or "embedding" in name or name.endswith("bigrams.weight")
+        (no_decay if skip else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, foreach=True)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, ids: Sequence[np.ndarray], *, device: torch.device, batch_size: int = 256,
+    precision: str = "fp32",
+) -> np.ndarray:
+    """Logits (N, C) in the input order; batches are sorted by length for speed."""
+    was_training = model.training
+    model.eval()
+    lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
+    out: np.ndarray | None = None
+    for index in bucket_batches(lengths, batch_size):
+        batch = collate(ids, index).to(device)
+        with autocast(device, precision):
+            logits = model(batch.ids, batch.lengths, batch.mask).float().cpu().numpy()
+        if out is None:
+            out = np.empty((len(ids), logits.shape[1]), dtype=np.float32)
+        out[batch.index] = logits
+    model.train(was_training)
+    if out is None:
+        return np.zeros((0, model.head.out_features), dtype=np.float32)
+    return out
+
+
+def train_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Encoded,
+    val: Encoded,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    loss_fn: nn.Module,
+    state: LoopState,
+    frozen_epochs: int = 0,
+) -> Iterator[Step]:
+    """Yield a Step per optimizer step and an end-of-epoch Step with validation metrics.
+
+    Batch order and dropout are seeded from (seed, epoch), so a resumed run repeats exactly.
+    Embeddings stay frozen for the first `frozen_epochs` epochs.
+    """
+    per_epoch = count_batches(len(train), config.batch_size)
+    total = per_epoch * config.epochs
+    warmup = int(config.warmup_ratio * total)
+    lengths = train.lengths
+    start = time.perf_counter()
+    for epoch in range(state.epoch, config.epochs):
+        model.embedding.weight.requires_grad_(
+            not config.freeze_embeddings and epoch >= frozen_epochs
+        )
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        losses = []
+        for index in bucket_batches(lengths, config.batch_size, rng=rng):
+            batch = collate(train.ids, index, train.labels).to(device)
+            lr = lr_at(state.step, total, base_lr=config.lr, warmup_steps=warmup, schedule=config.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast(device, config.precision):
+                logits = model(batch.ids, batch.lengths, batch.mask)
+            loss = loss_fn(logits.float(), batch.labels)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {state.step + 1} "
+                    f"(lr {lr:.3g}); expected a finite loss. Lower --lr or keep gradient clipping on."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm))
+            optimizer.step()
+            state.step += 1
+            losses.append(loss.item())
+            yield Step(epoch, state.step, total, losses[-1], lr, grad_norm, time.perf_counter() - start)
+        metrics = evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
+        is_best = metrics["macro_f1"] > state.best_score
+        state.epoch = epoch + 1
+        yield Step(
+            epoch, state.step, total, losses[-1] if losses else float("nan"), lr, grad_norm,
+            time.perf_counter() - start, metrics=metrics, is_best=is_best,
+            train_loss=float(np.mean(losses)) if losses else float("nan"),
+        )
+
+
+def evaluate_split(
+    model: nn.Module, data: Encoded, *, device: torch.device, loss_fn: nn.Module, precision: str = "fp32"
+) -> dict:
+    """Loss, accuracy, macro-F1 and predictions of `model` on a labelled split."""
+    logits = predict_logits(model, data.ids, device=device, precision=precision)
+    labels = torch.as_tensor(data.labels)
+    loss = float(loss_fn(torch.from_numpy(logits), labels)) if len(labels) else float("nan")
+    predicted = logits.argmax(axis=1)
+    num_labels = logits.shape[1]
+    metrics = classification_metrics(data.labels, predicted, num_labels=num_labels)
+    return {"loss": loss, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "predicted_counts": np.bincount(predicted, minlength=num_labels).tolist()}
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_epoch: int
+    best_metrics: dict
+    epochs_run: int
+    seconds: float
+    stopped_early: bool
+
+
+def fit(
+    model: nn.Module,
+    train: Encoded,
+    val: Encoded,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    loss_fn: nn.Module,
+    frozen_epochs: int = 0,
+    callbacks: Sequence[Callable[[Step], None]] = (),
+    checkpoint: Callable[[nn.Module, torch.optim.Optimizer, LoopState], None] | None = None,
+    resume: tuple[torch.optim.Optimizer, LoopState, dict] | None = None,
+) -> FitResult:
+    """Train `model` in place; at the end it holds the weights of the best validation macro-F1.
+
+    `resume` = (optimizer, loop state, best weights) restored from a checkpoint.
+    """
+    model.to(device)
+    if resume:
+        optimizer, state, best_weights = resume
+    else:
+        optimizer, state = make_optimizer(model, config), LoopState()
+        best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    stopped_early = False
+    start = time.perf_counter()
+    for step in train_steps(model, optimizer, train, val, config, device=device, loss_fn=loss_fn,
+                            state=state, frozen_epochs=frozen_epochs):
+        for callback in callbacks:
+            callback(step)
+        if step.metrics is None:
+            continue
+        state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
+                              "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
+                              "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
+                              "grad_norm": step.grad_norm, "seconds": step.seconds,
+                              "val_predicted_counts": step.metrics["predicted_counts"]})
+        if step.is_best:
+            state.best_score, state.best_epoch, state.bad_epochs = step.metrics["macro_f1"], step.epoch, 0
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state.bad_epochs += 1
+        if checkpoint is not None:
+            checkpoint(model, optimizer, state)
+        if state.bad_epochs >= config.patience and state.epoch < config.epochs:
+            stopped_early = True
+            break
+    model.load_state_dict(best_weights)
+    best = state.history[state.best_epoch] if state.best_epoch >= 0 else {}
+    return FitResult(state.history, state.best_epoch + 1, best, state.epoch,
+                     time.perf_counter() - start, stopped_early)

@@ -1,0 +1,259 @@
+"""`train` and `evaluate`: from a labelled file to a trained, saved, evaluated model.
+
+Each stage is a small function usable alone: prepare the data, build the network, fit, evaluate,
+save. `train` chains them; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from textclf.config import DataConfig, RunConfig, TrainConfig, build_config
+from textclf.data.readers import Dataset, read_dataset
+from textclf.data.splits import make_splits
+from textclf.data.tokenize import (
+    UNK_ID,
+    build_tokenizer,
+    choose_max_length,
+    encode,
+    token_counts,
+    truncate,
+    vocabulary,
+)
+from textclf.errors import ConfigError
+from textclf.io import check_output_dir, library_versions, write_json
+from textclf.model import Model
+from textclf.models import build_classifier, resolve_model_config
+from textclf.training.checkpoint import Checkpointer
+from textclf.training.loop import Encoded, Step, fit, resolve_device
+
+
+@dataclass
+class PreparedData:
+    """Splits encoded with a tokenizer learnt on the training split only."""
+
+    labels: list[str]
+    tokenizer: Tokenizer
+    max_length: int
+    train: Encoded
+    val: Encoded
+    test: Encoded | None
+    test_texts: list[str] | None
+    summary: dict[str, Any]
+    fingerprint: str
+    counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+
+def fingerprint(*datasets: Dataset | None) -> str:
+    """sha256 of the texts and labels of every split, in order."""
+    digest = hashlib.sha256()
+    for data in datasets:
+        if data is None:
+            continue
+        for text, label in zip(data.texts, data.labels or [""] * len(data.texts), strict=True):
+            digest.update(text.encode("utf-8", "surrogatepass"))
+            digest.update(b"\x1f" + label.encode("utf-8") + b"\x1e")
+        digest.update(b"\x1d")
+    return digest.hexdigest()
+
+
+def _encode_labels(data: Dataset, index: dict[str, int]) -> np.ndarray:
+    return np.fromiter((index[y] for y in data.labels), dtype=np.int64, count=len(data))
+
+
+def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int) -> PreparedData:
+    """Split, learn the vocabulary on train, encode and truncate every split, summarise."""
+    splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
+    labels = sorted(set(splits.train.labels))
+    index = {label: i for i, label in enumerate(labels)}
+    tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
+    raw_train, raw_val = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
+    train_lengths = np.array([len(r) for r in raw_train])
+    max_length = config.max_length or choose_max_length(
+        train_lengths, percentile=config.max_length_percentile, cap=config.max_length_cap
+    )
+    val_tokens = np.concatenate(raw_val) if raw_val else np.zeros(0, dtype=np.int64)
+    counts = token_counts(raw_train, tokenizer.get_vocab_size())
+    test_encoded = None
+    if splits.test is not None:
+        test_encoded = Encoded(truncate(encode(tokenizer, splits.test.texts), max_length),
+                               _encode_labels(splits.test, index))
+    train_labels = _encode_labels(splits.train, index)
+    summary = {
+        "n_train": len(splits.train), "n_val": len(splits.val),
+        "n_test": len(splits.test) if splits.test is not None else 0,
+        "class_counts": dict(zip(labels, np.bincount(train_labels, minlength=len(labels)).tolist(), strict=True)),
+        "vocab_size": tokenizer.get_vocab_size(),
+        "max_length": max_length,
+        "truncated_fraction": float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
+        "median_length": float(np.median(train_lengths)) if len(train_lengths) else 0.0,
+        "val_oov_rate": float(np.mean(val_tokens == UNK_ID)) if len(val_tokens) else 0.0,
+    }
+    return PreparedData(
+        labels=labels, tokenizer=tokenizer, max_length=max_length,
+        train=Encoded(truncate(raw_train, max_length), train_labels),
+        val=Encoded(truncate(raw_val, max_length), _encode_labels(splits.val, index)),
+        test=test_encoded,
+        test_texts=list(splits.test.texts) if splits.test is not None else None,
+        summary=summary, fingerprint=fingerprint(splits.train, splits.val, splits.test), counts=counts,
+    )
+
+
+def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
+    """'balanced' weights n / (C * count_c), as scikit-learn computes them."""
+    counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
+    return torch.tensor(len(labels) / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+_SECTIONS = {"data": DataConfig.model_fields, "train": TrainConfig.model_fields}
+
+
+def config_from_kwargs(settings: dict[str, Any], base: RunConfig | dict | None = None) -> RunConfig:
+    """RunConfig from flat keyword arguments: each key goes to the section that has it (data,
+    train), or to the model section otherwise; 'vectors' and 'preset' are top-level."""
+    values = base.model_dump() if isinstance(base, RunConfig) else dict(base or {})
+    for key, value in settings.items():
+        if key in ("vectors", "preset"):
+            values[key] = value
+            continue
+        section = next((name for name, fields in _SECTIONS.items() if key in fields), "model")
+        values.setdefault(section, {})[key] = value
+    return build_config(values, where="train()")
+
+
+def train(
+    data: str | Path | Dataset,
+    *,
+    test: str | Path | Dataset | None = None,
+    out: str | Path | None = None,
+    config: RunConfig | dict | None = None,
+    callbacks: Sequence[Callable[[Step], None]] = (),
+    on_data: Callable[[dict], None] | None = None,
+    resume: bool = False,
+    **settings: Any,
+) -> Model:
+    """Train a classifier on `data` and return it; with `out`, also save the model folder.
+
+    `settings` are flat config keys, e.g. ``train("train.csv", architecture="cnn", epochs=5,
+    vectors="glove.6B.50d.txt.gz", test_size=0.2)``. `on_data` receives the data summary before
+    training starts; `callbacks` receive every training Step.
+    """
+    cfg = config_from_kwargs(settings, config)
+    if out is not None:
+        check_output_dir(out)
+    arch, model_config, _ = resolve_model_config(cfg.model)
+    dataset = data if isinstance(data, Dataset) else read_dataset(
+        data, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
+    test_source = test if test is not None else cfg.data.test
+    test_data = test_source if isinstance(test_source, Dataset) or test_source is None else read_dataset(
+        test_source, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
+    prepared = prepare_data(dataset, cfg.data, test=test_data, seed=cfg.train.seed)
+
+    vectors_info = None
+    vectors = None
+    if cfg.vectors:
+        from textclf.vectors import load_vectors
+
+        vectors = load_vectors(cfg.vectors, vocabulary(prepared.tokenizer), counts=prepared.counts,
+                               seed=cfg.train.seed)
+        model_config = model_config.model_copy(update={"embedding_dim": vectors.dim})
+        vectors_info = {"source": str(cfg.vectors), "dim": vectors.dim, "coverage": vectors.coverage}
+        prepared.summary["vectors_coverage"] = vectors.coverage
+    if on_data is not None:
+        on_data(prepared.summary)
+
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    network = build_classifier(model_config, vocab_size=prepared.tokenizer.get_vocab_size(),
+                               num_labels=len(prepared.labels))
+    if vectors is not None:
+        with torch.no_grad():
+            network.embedding.weight.copy_(torch.from_numpy(vectors.matrix))
+    network.to(device)
+    weights = class_weights(prepared.train.labels, len(prepared.labels)).to(device) \
+        if cfg.train.class_weights == "balanced" else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    frozen_epochs = cfg.train.frozen_epochs if vectors is not None else 0
+
+    run_fingerprint = hashlib.sha256(
+        (prepared.fingerprint + cfg.model_dump_json()).encode()).hexdigest()
+    checkpointer = Checkpointer(Path(f"{out}.checkpoint"), run_fingerprint) if out is not None else None
+    resume_state = None
+    if resume:
+        if checkpointer is None or not checkpointer.exists():
+            where = f"{out}.checkpoint" if out is not None else "(no --out given)"
+            raise ConfigError(
+                f"--resume: no checkpoint found at {where}; expected the --out of an interrupted run. "
+                "Drop --resume to start over."
+            )
+        from textclf.training.loop import make_optimizer
+
+        optimizer = make_optimizer(network, cfg.train)
+        state, best = checkpointer.load(network, optimizer)
+        resume_state = (optimizer, state, best)
+
+    result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
+                 frozen_epochs=frozen_epochs, callbacks=callbacks, checkpoint=checkpointer,
+                 resume=resume_state)
+
+    model_json = {
+        "architecture": arch.id,
+        "model": model_config.model_dump(exclude={"architecture"}),
+        "vocab_size": prepared.tokenizer.get_vocab_size(),
+        "num_labels": len(prepared.labels),
+        "max_length": prepared.max_length,
+    }
+    training = {
+        "config": cfg.model_dump(),
+        "data": {**prepared.summary, "fingerprint": prepared.fingerprint,
+                 "source": str(dataset.source), "test_source": str(test_data.source) if test_data else None},
+        "vectors": vectors_info,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "train_seconds": result.seconds,
+        "device": str(device),
+        "versions": library_versions(),
+    }
+    model = Model(network, prepared.tokenizer, prepared.labels, model_json, training, device=device)
+    metrics: dict[str, Any] = {"validation": result.best_metrics}
+    if prepared.test is not None:
+        start = time.perf_counter()
+        test_metrics = model.evaluate(prepared.test_texts, [prepared.labels[i] for i in prepared.test.labels])
+        metrics.update(test_metrics)
+        metrics["predict_seconds"] = time.perf_counter() - start
+    metrics.update({"n_train": prepared.summary["n_train"], "n_val": prepared.summary["n_val"],
+                    "n_test": prepared.summary["n_test"], "train_seconds": result.seconds,
+                    "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                    "architecture": arch.name})
+    training["metrics"] = metrics
+    model.extra_files = {"metrics.json": lambda path: write_json(path, metrics)}
+    if out is not None:
+        model.save(out)
+        checkpointer.remove()
+    return model
+
+
+def evaluate(model: Model | str | Path, data: str | Path | Dataset, *, text_column: str | None = None,
+             label_column: str | None = None) -> dict:
+    """Metrics of a model (or model folder) on a labelled file or Dataset."""
+    from textclf.io import load_model
+
+    if not isinstance(model, Model):
+        model = load_model(model)
+    dataset = data if isinstance(data, Dataset) else read_dataset(
+        data, text_column=text_column, label_column=label_column)
+    return model.evaluate(dataset.texts, dataset.labels)
