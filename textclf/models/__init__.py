@@ -17,7 +17,10 @@ from textclf.config import ModelConfig
 from textclf.errors import ConfigError, ModelFormatError
 from textclf.models.base import Classifier
 from textclf.models.cnn import CNNConfig, CNNEncoder
+from textclf.models.cnn_rnn import CNNRNNConfig, cnn_gru_encoder, cnn_lstm_encoder
 from textclf.models.fasttext import FastTextConfig, FastTextEncoder
+from textclf.models.rnn import BiRNNConfig, RNNConfig, gru_encoder, lstm_encoder
+from textclf.models.transformer import TransformerConfig, TransformerEncoder
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,35 @@ ARCHITECTURES: dict[str, Architecture] = {
             "fasttext", "textclf.fasttext.v1", FastTextConfig, FastTextEncoder,
             "fastText: mean of word and hashed-bigram embeddings; fast, strong baseline",
             defaults={"dropout": 0.0},
+        ),
+        Architecture(
+            "lstm", "textclf.lstm.v1", RNNConfig, lstm_encoder,
+            "LSTM over real lengths; last-state or masked max/mean/attention pooling",
+        ),
+        Architecture(
+            "gru", "textclf.gru.v1", RNNConfig, gru_encoder,
+            "GRU over real lengths; last-state or masked max/mean/attention pooling",
+        ),
+        Architecture(
+            "bilstm", "textclf.bilstm.v1", BiRNNConfig, lstm_encoder,
+            "Bidirectional LSTM (the lstm model with bidirectional: true)",
+        ),
+        Architecture(
+            "bigru", "textclf.bigru.v1", BiRNNConfig, gru_encoder,
+            "Bidirectional GRU (the gru model with bidirectional: true)",
+        ),
+        Architecture(
+            "cnn-lstm", "textclf.cnn-lstm.v1", CNNRNNConfig, cnn_lstm_encoder,
+            "Convolutions, max-pooling, then an LSTM (optionally one per kernel size)",
+        ),
+        Architecture(
+            "cnn-gru", "textclf.cnn-gru.v1", CNNRNNConfig, cnn_gru_encoder,
+            "Convolutions, max-pooling, then a GRU (optionally one per kernel size)",
+        ),
+        Architecture(
+            "transformer", "textclf.transformer.v1", TransformerConfig, TransformerEncoder,
+            "Small pre-norm Transformer trained from scratch, masked mean pooling",
+            defaults={"dropout": 0.1, "embedding_dim": 128},
         ),
     )
 }

@@ -1,0 +1,67 @@
+"""Recurrent encoders: LSTM and GRU, optionally bidirectional and stacked, over real lengths.
+
+The recurrent size is `rnn_dim` (per direction); the shared `hidden_dim` is the classifier head's
+hidden layer after pooling. `cells`/`rnn_dims` describe mixed stacks layer by layer, e.g. a GRU 150
+feeding an LSTM 200: `num_layers: 2, cells: [gru, lstm], rnn_dims: [150, 200]`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from textclf.nn.rnn import RecurrentStack, layer_plan
+
+Cell = Literal["lstm", "gru"]
+Pooling = Literal["last", "max", "mean", "attention"]
+
+
+def _rnn_config(name: str, *, backward: bool) -> type[BaseModel]:
+    """The RNN config class; bilstm/bigru differ from lstm/gru only in the bidirectional default."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        rnn_dim: int = Field(128, ge=1, description="recurrent size per direction")
+        num_layers: int = Field(1, ge=1)
+        bidirectional: bool = Field(backward, description="add a backward direction")
+        rnn_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between recurrent layers")
+        pooling: Pooling = Field("last", description="last state, or masked max/mean/attention")
+        cells: tuple[Cell, ...] = Field((), description="per-layer cell types; default: the architecture's")
+        rnn_dims: tuple[int, ...] = Field((), description="per-layer sizes; default: rnn_dim for every layer")
+
+    Config.__name__ = Config.__qualname__ = name
+    return Config
+
+
+RNNConfig = _rnn_config("RNNConfig", backward=False)
+BiRNNConfig = _rnn_config("BiRNNConfig", backward=True)
+
+
+class RNNEncoder(nn.Module):
+    """Embedded text (B, T, E) -> recurrent layers -> masked pooling (B, D)."""
+
+    def __init__(self, config: BaseModel, input_dim: int, *, cell: str) -> None:
+        super().__init__()
+        if any(d < 1 for d in config.rnn_dims):
+            raise ValueError(f"rnn_dims must be >= 1, got {list(config.rnn_dims)}")
+        cells, dims = layer_plan(cell, config.rnn_dim, config.num_layers, config.cells, config.rnn_dims)
+        self.rnn = RecurrentStack(
+            input_dim, cells, dims,
+            bidirectional=config.bidirectional, dropout=config.rnn_dropout, pooling=config.pooling,
+        )
+        self.output_dim = self.rnn.output_dim
+
+    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+        return self.rnn(embedded, mask, lengths)  # (B, D)
+
+
+def lstm_encoder(config: BaseModel, input_dim: int) -> RNNEncoder:
+    return RNNEncoder(config, input_dim, cell="lstm")
+
+
+def gru_encoder(config: BaseModel, input_dim: int) -> RNNEncoder:
+    return RNNEncoder(config, input_dim, cell="gru")

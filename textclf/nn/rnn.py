@@ -1,0 +1,115 @@
+"""Recurrent layers over right-padded batches that only ever read real tokens.
+
+On CPU the fused LSTM/GRU kernels (oneDNN) take dense input only; packed sequences are several
+times slower there. So on CPU a batch runs dense: the forward direction reads padding only after
+a text's last real token (the state is read at that token), and the backward direction runs as a
+separate unidirectional RNN over each text reversed *within its length*, so it also starts at the
+last real token and meets padding only at the end. On CUDA, packed sequences are cuDNN's fast path
+and skip padded steps, so they are used there. Both paths give the same outputs and share weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from textclf.nn.attention import AttentionPooling
+from textclf.nn.pooling import gather_last, masked_max, masked_mean
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+POOLINGS = ("last", "max", "mean", "attention")
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first `lengths[b]` positions of each row of x (B, T, D); padding stays at the
+    end. Applying it twice gives x back."""
+    positions = torch.arange(x.size(1), device=x.device)[None, :]  # (1, T)
+    source = lengths.to(x.device)[:, None] - 1 - positions  # (B, T)
+    source = torch.where(source >= 0, source, positions)
+    return x.gather(1, source[:, :, None].expand_as(x))
+
+
+def _run_direction(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One unidirectional RNN over right-padded x (B, T, D) -> outputs (B, T, H), last (B, H)."""
+    if not x.is_cuda:
+        outputs, _ = rnn(x)
+        return outputs, gather_last(outputs, lengths)
+    # cuDNN needs lengths >= 1: empty texts read one padding step and are zeroed below.
+    packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+    outputs, state = rnn(packed)
+    outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
+    hidden = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
+    return outputs, hidden[-1] * (lengths > 0).to(hidden.device, hidden.dtype)[:, None]
+
+
+class RecurrentLayer(nn.Module):
+    """One LSTM or GRU layer, optionally bidirectional, over right-padded input.
+
+    forward(x (B, T, D), lengths (B,)) -> outputs (B, T, H * directions), last (B, H * directions).
+    `last` is the forward state at each text's last real token, concatenated with the backward
+    state after reading the whole text; it is zero for empty texts. Outputs at padded positions
+    are unspecified: pool them with a mask.
+    """
+
+    def __init__(self, cell: str, input_dim: int, hidden_dim: int, *, bidirectional: bool) -> None:
+        super().__init__()
+        rnn = CELLS[cell]
+        self.forward_rnn = rnn(input_dim, hidden_dim, batch_first=True)
+        self.backward_rnn = rnn(input_dim, hidden_dim, batch_first=True) if bidirectional else None
+        self.output_dim = hidden_dim * (2 if bidirectional else 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs, last = _run_direction(self.forward_rnn, x, lengths)
+        if self.backward_rnn is None:
+            return outputs, last
+        reversed_outputs, reversed_last = _run_direction(self.backward_rnn, reverse_within_length(x, lengths), lengths)
+        backward = reverse_within_length(reversed_outputs, lengths)
+        return torch.cat([outputs, backward], dim=2), torch.cat([last, reversed_last], dim=1)
+
+
+class RecurrentStack(nn.Module):
+    """Recurrent layers (one cell type and size per layer) with dropout between them, then masked
+    pooling: 'last' (final states), 'max', 'mean' or 'attention' over the top layer's outputs.
+
+    forward(x (B, T, D), mask (B, T), lengths (B,)) -> (B, output_dim); empty texts pool to zeros.
+    """
+
+    def __init__(
+        self, input_dim: int, cells: Sequence[str], dims: Sequence[int], *,
+        bidirectional: bool, dropout: float, pooling: str,
+    ) -> None:
+        super().__init__()
+        if len(cells) != len(dims):
+            raise ValueError(f"expected one size per recurrent layer, got {len(dims)} sizes for {len(cells)} layers")
+        layers = []
+        for cell, dim in zip(cells, dims, strict=True):
+            layers.append(RecurrentLayer(cell, input_dim, dim, bidirectional=bidirectional))
+            input_dim = layers[-1].output_dim
+        self.layers = nn.ModuleList(layers)
+        self.dropout = nn.Dropout(dropout)
+        self.pooling = pooling
+        self.attention = AttentionPooling(input_dim) if pooling == "attention" else None
+        self.output_dim = input_dim
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x, last = layer(self.dropout(x) if i else x, lengths)  # (B, T, H), (B, H)
+        if self.pooling == "last":
+            return last
+        if self.pooling == "max":
+            return masked_max(x, mask)
+        if self.pooling == "mean":
+            return masked_mean(x, mask)
+        return self.attention(x, mask)
+
+
+def layer_plan(cell: str, dim: int, num_layers: int, cells: Sequence[str], dims: Sequence[int]) -> tuple[list, list]:
+    """Per-layer cell types and sizes: `cells`/`dims` when given (one entry per layer, as many as
+    num_layers), else `cell`/`dim` repeated num_layers times."""
+    for name, values in (("cells", cells), ("rnn_dims", dims)):
+        if values and len(values) != num_layers:
+            raise ValueError(f"{name} has {len(values)} entries, expected one per layer (num_layers={num_layers})")
+    return list(cells or [cell] * num_layers), list(dims or [dim] * num_layers)
