@@ -1,0 +1,391 @@
+"""Labelled text data from CSV, TSV, JSON lines and Parquet files (each optionally gzipped), from
+folder-per-class directories (``DIR/<label>/*.txt``, as IMDb's aclImdb/train) and from the examples
+shipped with textclf (``example:emotions``).
+
+Every problem with the input is a `DataError` naming the file, the line (or row) and what to do.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import math
+import os
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from textclf.errors import ConfigError, DataError
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content")
+LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
+FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+EXAMPLES = {"example:emotions": "emotions.csv"}
+
+# The csv module's default field limit (128 KiB) is smaller than some real texts (long reviews, books).
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True, repr=False)
+class Dataset:
+    """Texts and their labels (stripped strings), in file order.
+
+    `labels` is None only for a file without a label column read with ``require_labels=False``.
+    `source` is the path (or ``example:NAME``) that messages name.
+    """
+
+    texts: list[str]
+    labels: list[str] | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise DataError(
+                f"Dataset from {self.source} has {len(self.texts)} texts and {len(self.labels)} labels; "
+                "expected one label per text."
+            )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __repr__(self) -> str:  # the default would print every text
+        classes = "no labels" if self.labels is None else f"{len(set(self.labels))} classes"
+        return f"Dataset({len(self)} rows, {classes}, source={self.source!r})"
+
+    def subset(self, indices: Iterable[int]) -> Dataset:
+        """The rows at `indices`, in that order, with the same source."""
+        rows = [int(i) for i in indices]
+        labels = None if self.labels is None else [self.labels[i] for i in rows]
+        return Dataset([self.texts[i] for i in rows], labels, self.source)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Parsed rows before column selection: `values(column)` gives one value per row; `line_of(i)`
+    gives the file line where row i starts (None: rows are numbered from 1 instead)."""
+
+    source: str
+    columns: list[str]
+    values: Callable[[str], list[Any]]
+    num_rows: int
+    line_of: Callable[[int], int] | None = None
+
+    def where(self, i: int) -> str:
+        return f"{self.source} line {self.line_of(i)}" if self.line_of else f"{self.source} row {i + 1}"
+
+
+def read_dataset(
+    path: str | os.PathLike,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    require_labels: bool = True,
+) -> Dataset:
+    """Read texts and labels from a data file, a folder-per-class directory or ``example:emotions``.
+
+    Files: .csv, .tsv (header row required), .jsonl / .json (one object per line, or a JSON array of
+    objects), .parquet; each may end in .gz. Columns are found case-insensitively among TEXT_COLUMNS
+    and LABEL_COLUMNS (first match wins) unless `text_column` / `label_column` name them. Labels
+    become stripped strings (1 -> "1"). With ``require_labels=False`` a file without a label column
+    gives ``labels=None``.
+    """
+    name = os.fspath(path)
+    if isinstance(name, str) and name.startswith("example:"):
+        table = _parse_csv(_decode(_example_bytes(name), name), name, ",")
+        return _select(table, text_column, label_column, require_labels)
+    path = Path(name)
+    source = str(path)
+    if path.is_dir():
+        if text_column is not None or label_column is not None:
+            raise ConfigError(
+                f"{source} is a folder-per-class directory: expected no --text-column/--label-column, "
+                "since texts are the .txt files and labels their folder names. Drop those options."
+            )
+        return _read_folder(path, source)
+    if not path.is_file():
+        raise DataError(f"No such file: {source}. Check the path (relative paths start at {Path.cwd()}).")
+    ext, compressed = _extension(path)
+    if ext not in FORMATS:
+        raise DataError(
+            f"{source} is not a supported data file: expected {', '.join(FORMATS)} (optionally .gz) or a "
+            f"folder-per-class directory, got {ext or 'no extension'!r}. Convert it to CSV with columns text,label."
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{source} cannot be read: {e.strerror}. Check its permissions.") from None
+    if compressed:
+        raw = _gunzip(raw, source)
+    if ext == ".parquet":
+        table = _parse_parquet(raw, source)
+    elif ext in (".jsonl", ".json"):
+        table = _parse_json(_decode(raw, source, decompressed=compressed), source)
+    else:
+        table = _parse_csv(_decode(raw, source, decompressed=compressed), source, "\t" if ext == ".tsv" else ",")
+    return _select(table, text_column, label_column, require_labels)
+
+
+def _extension(path: Path) -> tuple[str, bool]:
+    name = path.name.lower()
+    compressed = name.endswith(".gz")
+    return os.path.splitext(name[:-3] if compressed else name)[1], compressed
+
+
+def _example_bytes(name: str) -> bytes:
+    if name not in EXAMPLES:
+        raise DataError(f"Unknown example {name!r}: expected one of {', '.join(EXAMPLES)}. Check the spelling.")
+    resource = resources.files("textclf") / "resources" / EXAMPLES[name]
+    try:
+        return resource.read_bytes()
+    except FileNotFoundError:
+        raise DataError(
+            f"{name} is missing from this textclf installation: expected textclf/resources/{EXAMPLES[name]}. "
+            "Reinstall textclf."
+        ) from None
+
+
+def _gunzip(raw: bytes, source: str) -> bytes:
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(
+            f"{source} is not a valid gzip file: {e}. Re-compress it with gzip, or pass the uncompressed file."
+        ) from None
+
+
+def _decode(raw: bytes, source: str, *, decompressed: bool = False) -> str:
+    """Strict UTF-8; a leading BOM is dropped. A bad byte is reported by line and byte offset."""
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        offset = skip + e.start
+        line = raw.count(b"\n", 0, offset) + 1
+        where = f"offset {offset} of the decompressed data" if decompressed else f"offset {offset}"
+        raise DataError(
+            f"{source} is not valid UTF-8: byte 0x{raw[offset]:02x} at line {line} ({where}). Re-save the file as "
+            "UTF-8 (e.g. `iconv -f latin1 -t utf-8`, or 'Save as UTF-8' in a spreadsheet or editor)."
+        ) from None
+
+
+def _parse_csv(text: str, source: str, delimiter: str) -> _Table:
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [row for row in reader if row]  # blank lines come out as []
+    except csv.Error as e:
+        raise DataError(f"{source} line {reader.line_num} is not valid CSV: {e}. Check the quoting.") from None
+    if not rows:
+        raise DataError(f"{source} is empty: expected a header row (e.g. text,label) and at least one row of data.")
+    header, rows = rows[0], rows[1:]
+    width = len(header)
+    line_of = _csv_line_finder(text, delimiter)
+    if any(len(row) != width for row in rows):
+        i, row = next((i, row) for i, row in enumerate(rows) if len(row) != width)
+        raise DataError(
+            f"{source} line {line_of(i)} has {len(row)} fields: expected {width} like the header, "
+            f"got {row[:4]!r:.120}. Put texts that contain {delimiter!r}, quotes or line breaks in "
+            'double quotes (and double the quotes inside: "").'
+        )
+    columns = [c.strip() for c in header]
+
+    def values(column: str) -> list[str]:
+        j = columns.index(column)
+        return [row[j] for row in rows]
+
+    return _Table(source, columns, values, len(rows), line_of)
+
+
+def _csv_line_finder(text: str, delimiter: str) -> Callable[[int], int]:
+    """Maps a data row index to the line its record starts on. Only messages need it, so the file
+    is read a second time, and only when a message is made."""
+    starts: list[int] = []
+
+    def line_of(i: int) -> int:
+        if not starts:
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            start = 1
+            for row in reader:
+                if row:
+                    starts.append(start)
+                start = reader.line_num + 1
+        return starts[i + 1]  # starts[0] is the header
+
+    return line_of
+
+
+def _parse_json(text: str, source: str) -> _Table:
+    """JSON lines (blank lines skipped), or a whole-file JSON array of objects."""
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{source} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}. "
+                "Expected a JSON array of objects, or one JSON object per line (JSON lines)."
+            ) from None
+        for i, record in enumerate(records):
+            _check_object(record, f"{source} row {i + 1}")
+        return _records_table(records, source, None)
+    records: list[dict] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{source} line {number} is not valid JSON: {e.msg} at column {e.colno}. "
+                "Expected one JSON object per line (JSON lines)."
+            ) from None
+        _check_object(record, f"{source} line {number}")
+        records.append(record)
+        lines.append(number)
+    return _records_table(records, source, lines)
+
+
+def _check_object(record: Any, where: str) -> None:
+    if not isinstance(record, dict):
+        raise DataError(
+            f'{where} is not a JSON object: expected {{"text": ..., "label": ...}}, got {json.dumps(record)[:60]}.'
+        )
+
+
+def _records_table(records: list[dict], source: str, lines: list[int] | None) -> _Table:
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    line_of = None if lines is None else lines.__getitem__
+    return _Table(source, columns, lambda c: [r.get(c) for r in records], len(records), line_of)
+
+
+def _parse_parquet(raw: bytes, source: str) -> _Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def fail(e: Exception) -> DataError:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return DataError(f"{source} is not a readable Parquet file: {reason}. Re-export it, or convert it to CSV.")
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+    except (pa.ArrowException, OSError) as e:
+        raise fail(e) from None
+
+    def values(column: str) -> list[Any]:
+        try:
+            return parquet.read(columns=[column]).column(0).to_pylist()
+        except (pa.ArrowException, OSError) as e:
+            raise fail(e) from None
+
+    return _Table(source, list(parquet.schema_arrow.names), values, parquet.metadata.num_rows)
+
+
+def _find_column(table: _Table, given: str | None, candidates: tuple[str, ...], kind: str) -> str | None:
+    """The column named `given` (exact, else case-insensitive), or the first of `candidates` present."""
+    columns = table.columns
+    if given is not None:
+        if given in columns:
+            return given
+        folded = [c for c in columns if c.lower() == given.strip().lower()]
+        if len(folded) == 1:
+            return folded[0]
+        raise DataError(
+            f"--{kind}-column {given!r} is not a column of {table.source}: expected one of {columns}. "
+            "Check the spelling."
+        )
+    lowered = {}
+    for c in columns:
+        lowered.setdefault(c.lower(), c)
+    return next((lowered[name] for name in candidates if name in lowered), None)
+
+
+def _select(table: _Table, text_column: str | None, label_column: str | None, require_labels: bool) -> Dataset:
+    source = table.source
+    text_col = _find_column(table, text_column, TEXT_COLUMNS, "text")
+    if text_col is None:
+        raise DataError(
+            f"{source} has columns {table.columns}; expected a text column (one of {', '.join(TEXT_COLUMNS)}). "
+            "Pass --text-column."
+        )
+    label_col = _find_column(table, label_column, LABEL_COLUMNS, "label")
+    if label_col is None and require_labels:
+        raise DataError(
+            f"{source} has columns {table.columns}; expected a label column (one of {', '.join(LABEL_COLUMNS)}). "
+            "Pass --label-column."
+        )
+    if label_col == text_col:
+        raise DataError(
+            f"{source}: the text and the label column are both {text_col!r}; expected two different columns. "
+            "Pass --text-column and --label-column."
+        )
+    if table.num_rows == 0:
+        raise DataError(f"{source} has no rows: expected at least one example after the header.")
+    texts = table.values(text_col)
+    if not all(isinstance(t, str) for t in texts):
+        _raise_bad_text(table, texts, text_col)
+    labels = None if label_col is None else _clean_labels(table, table.values(label_col), label_col)
+    return Dataset(texts, labels, source)
+
+
+def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:
+    i, value = next((i, t) for i, t in enumerate(texts) if not isinstance(t, str))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise DataError(
+            f"{table.where(i)} has no text: expected a string in column {column!r}, got null. "
+            "Fill it in or remove the row."
+        )
+    raise DataError(
+        f"{table.where(i)} has no text: expected a string in column {column!r}, got {type(value).__name__} "
+        f"{value!r:.60}. Check --text-column."
+    )
+
+
+def _clean_labels(table: _Table, values: list[Any], column: str) -> list[str]:
+    labels = []
+    for i, value in enumerate(values):
+        label = value.strip() if type(value) is str else _label_string(value, table.where(i), column)
+        if not label:
+            raise DataError(
+                f"{table.where(i)} has no label: expected a value in column {column!r}, got {value!r}. "
+                "Fill it in or remove the row."
+            )
+        labels.append(label)
+    return labels
+
+
+def _label_string(value: Any, where: str, column: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (str, int, float)):
+        return str(value).strip()
+    raise DataError(
+        f"{where} has a {type(value).__name__} label in column {column!r}: expected a string or a number, "
+        f"got {value!r:.60}. Check --label-column."
+    )
+
+
+def _read_folder(path: Path, source: str) -> Dataset:
+    """``DIR/<label>/*.txt``: every subfolder holding .txt files is a label; labels and files sorted."""
+    texts: list[str] = []
+    labels: list[str] = []
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for folder in folders:
+        for file in sorted(f for f in folder.glob("*.txt") if f.is_file()):
+            texts.append(_decode(file.read_bytes(), str(file)))
+            labels.append(folder.name.strip())
+    if not texts:
+        raise DataError(
+            f"{source} is a directory without <label>/*.txt files: expected folder-per-class layout "
+            f"({source}/<label>/*.txt, as aclImdb/train), got {len(folders)} subfolders with no .txt files. "
+            "Pass a data file, or a folder with one subfolder of .txt files per label."
+        )
+    return Dataset(texts, labels, source)
