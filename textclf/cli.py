@@ -26,7 +26,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Train, evaluate and use neural text classifiers.",
 )
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 _state = {"verbose": False}
 

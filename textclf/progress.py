@@ -41,5 +41,5 @@ class TrainingProgress:
         self.console.print(
             f"epoch {step.epoch + 1:>3}  train loss {step.train_loss:.4f}  val loss {m['loss']:.4f}  "
             f"val acc {m['accuracy']:.4f}  val macro-F1 {m['macro_f1']:.4f}  {step.seconds:6.1f}s{best}",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )

@@ -31,6 +31,7 @@ class Architecture:
     encoder: Callable[[Any, int], nn.Module]
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)  # shared settings this family prefers
+    sparse_embeddings: bool = False  # sparse gradients for its embedding tables (see make_optimizer)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -43,7 +44,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture(
             "fasttext", "textclf.fasttext.v1", FastTextConfig, FastTextEncoder,
             "fastText: mean of word and hashed-bigram embeddings; fast, strong baseline",
-            defaults={"dropout": 0.0},
+            defaults={"dropout": 0.0}, sparse_embeddings=True,
         ),
         Architecture(
             "lstm", "textclf.lstm.v1", RNNConfig, lstm_encoder,
@@ -122,7 +123,7 @@ def build_classifier(config: ModelConfig, *, vocab_size: int, num_labels: int) -
         encoder = arch.encoder(encoder_config, resolved.embedding_dim)
     except ValueError as error:
         raise ConfigError(f"model {arch.name!r}: {error}. Fix the model settings.") from None
-    return Classifier(
+    network = Classifier(
         encoder,
         vocab_size=vocab_size,
         embedding_dim=resolved.embedding_dim,
@@ -131,6 +132,11 @@ def build_classifier(config: ModelConfig, *, vocab_size: int, num_labels: int) -
         hidden_dim=resolved.hidden_dim,
         hidden_activation=resolved.hidden_activation,
     )
+    if arch.sparse_embeddings:
+        for module in network.modules():
+            if isinstance(module, nn.Embedding):
+                module.sparse = True
+    return network
 
 
 def classifier_from_saved(saved: dict[str, Any]) -> Classifier:

@@ -32,14 +32,17 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(1, source[:, :, None].expand_as(x))
 
 
-def _run_direction(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One unidirectional RNN over right-padded x (B, T, D) -> outputs (B, T, H), last (B, H)."""
-    if not x.is_cuda:
+def run_direction(
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, *, packed: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One unidirectional RNN over right-padded x (B, T, D) -> outputs (B, T, H), last (B, H),
+    run dense or as a packed sequence (same result; packed skips padded steps)."""
+    if not packed:
         outputs, _ = rnn(x)
         return outputs, gather_last(outputs, lengths)
     # cuDNN needs lengths >= 1: empty texts read one padding step and are zeroed below.
-    packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-    outputs, state = rnn(packed)
+    sequence = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+    outputs, state = rnn(sequence)
     outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
     hidden = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
     return outputs, hidden[-1] * (lengths > 0).to(hidden.device, hidden.dtype)[:, None]
@@ -62,10 +65,13 @@ class RecurrentLayer(nn.Module):
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs, last = _run_direction(self.forward_rnn, x, lengths)
+        packed = x.is_cuda
+        outputs, last = run_direction(self.forward_rnn, x, lengths, packed=packed)
         if self.backward_rnn is None:
             return outputs, last
-        reversed_outputs, reversed_last = _run_direction(self.backward_rnn, reverse_within_length(x, lengths), lengths)
+        reversed_outputs, reversed_last = run_direction(
+            self.backward_rnn, reverse_within_length(x, lengths), lengths, packed=packed
+        )
         backward = reverse_within_length(reversed_outputs, lengths)
         return torch.cat([outputs, backward], dim=2), torch.cat([last, reversed_last], dim=1)
 

@@ -20,29 +20,35 @@ from torch import nn
 
 from textclf.errors import ConfigError, ModelFormatError
 from textclf.training.loop import LoopState
+from textclf.training.optim import OptimizerSet
 
 
-def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    state = optimizer.state_dict()
+def _flatten_optimizer(optimizer: OptimizerSet) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Tensors named '<optimizer>.<param>.<key>' and, per optimizer, its groups and scalars."""
     tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, float]] = {}
-    for pid, values in state["state"].items():
-        for key, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(pid), {})[key] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+    metas = []
+    for index, state in enumerate(optimizer.state_dict()["optimizers"]):
+        scalars: dict[str, dict[str, Any]] = {}
+        for pid, values in state["state"].items():
+            for key, value in values.items():
+                if torch.is_tensor(value):
+                    tensors[f"{index}.{pid}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(pid), {})[key] = value
+        metas.append({"param_groups": state["param_groups"], "scalars": scalars})
+    return tensors, metas
 
 
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict[str, Any]] = {}
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], metas: list[dict]) -> dict:
+    states: list[dict[int, dict[str, Any]]] = [{} for _ in metas]
     for name, value in tensors.items():
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = value
-    for pid, values in meta["scalars"].items():
-        state.setdefault(int(pid), {}).update(values)
-    return {"state": state, "param_groups": meta["param_groups"]}
+        index, pid, key = name.split(".", 2)
+        states[int(index)].setdefault(int(pid), {})[key] = value
+    for state, meta in zip(states, metas, strict=True):
+        for pid, values in meta["scalars"].items():
+            state.setdefault(int(pid), {}).update(values)
+    return {"optimizers": [{"state": state, "param_groups": meta["param_groups"]}
+                           for state, meta in zip(states, metas, strict=True)]}
 
 
 class Checkpointer:
@@ -56,7 +62,7 @@ class Checkpointer:
     def exists(self) -> bool:
         return (self.folder / "state.json").is_file()
 
-    def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: LoopState) -> None:
+    def __call__(self, model: nn.Module, optimizer: OptimizerSet, state: LoopState) -> None:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         if state.best_epoch == state.epoch - 1 or self.best is None:
             self.best = weights
@@ -75,7 +81,7 @@ class Checkpointer:
         tmp.rename(self.folder)
         shutil.rmtree(old, ignore_errors=True)
 
-    def load(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict]:
+    def load(self, model: nn.Module, optimizer: OptimizerSet) -> tuple[LoopState, dict]:
         """Restore weights and optimizer in place; return the loop state and the best weights."""
         try:
             payload = json.loads((self.folder / "state.json").read_text(encoding="utf-8"))

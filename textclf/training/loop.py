@@ -21,6 +21,7 @@ from textclf.config import TrainConfig
 from textclf.data.batching import bucket_batches, collate
 from textclf.errors import TrainingError
 from textclf.evaluation.metrics import classification_metrics
+from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
 from textclf.training.schedule import lr_at
 
 
@@ -88,19 +89,6 @@ def count_batches(n: int, batch_size: int, chunk_batches: int = 50) -> int:
     return full * chunk_batches + math.ceil(rest / batch_size)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on embeddings, biases and norms."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        skip = param.ndim < 2 or "embedding" in name or name.endswith("bigrams.weight")
-        (no_decay if skip else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.lr, foreach=True)
-
-
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, ids: Sequence[np.ndarray], *, device: torch.device, batch_size: int = 256,
@@ -126,7 +114,7 @@ def predict_logits(
 
 def train_steps(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: OptimizerSet,
     train: Encoded,
     val: Encoded,
     config: TrainConfig,
@@ -169,7 +157,7 @@ def train_steps(
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm))
+            grad_norm = clip_gradients(list(model.parameters()), config.clip_norm)
             optimizer.step()
             state.step += 1
             losses.append(loss.item())
@@ -218,8 +206,8 @@ def fit(
     loss_fn: nn.Module,
     frozen_epochs: int = 0,
     callbacks: Sequence[Callable[[Step], None]] = (),
-    checkpoint: Callable[[nn.Module, torch.optim.Optimizer, LoopState], None] | None = None,
-    resume: tuple[torch.optim.Optimizer, LoopState, dict] | None = None,
+    checkpoint: Callable[[nn.Module, OptimizerSet, LoopState], None] | None = None,
+    resume: tuple[OptimizerSet, LoopState, dict] | None = None,
 ) -> FitResult:
     """Train `model` in place; at the end it holds the weights of the best validation macro-F1.
 
@@ -229,7 +217,8 @@ def fit(
     if resume:
         optimizer, state, best_weights = resume
     else:
-        optimizer, state = make_optimizer(model, config), LoopState()
+        optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
+        state = LoopState()
         best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     stopped_early = False
     start = time.perf_counter()

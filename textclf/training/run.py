@@ -198,9 +198,9 @@ def train(
                 f"--resume: no checkpoint found at {where}; expected the --out of an interrupted run. "
                 "Drop --resume to start over."
             )
-        from textclf.training.loop import make_optimizer
+        from textclf.training.optim import make_optimizer
 
-        optimizer = make_optimizer(network, cfg.train)
+        optimizer = make_optimizer(network, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         state, best = checkpointer.load(network, optimizer)
         resume_state = (optimizer, state, best)
 

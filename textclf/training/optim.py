@@ -1,0 +1,82 @@
+"""Optimizers: AdamW for dense parameters, SparseAdam for embeddings with sparse gradients.
+
+A fastText-style model has large embedding tables (words + hashed bigrams) of which one batch
+touches a few thousand rows. A dense gradient and update cost the whole table every step; sparse
+gradients, coalesced once in `clip_gradients`, cost only the touched rows (about 6x less on IMDb).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+class OptimizerSet:
+    """Several optimizers stepped together. `param_groups` lists every group, so the schedule sets
+    one learning rate for all."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for optimizer, values in zip(self.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(values)
+
+
+def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> OptimizerSet:
+    """AdamW (no weight decay on embeddings, biases and norms) + SparseAdam for sparse embeddings."""
+    sparse = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    decay, no_decay, sparse_params = [], [], []
+    for param in model.parameters():
+        if id(param) in sparse:
+            sparse_params.append(param)
+        elif param.ndim < 2 or id(param) in embeddings:
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizers: list[torch.optim.Optimizer] = [torch.optim.AdamW(groups, lr=lr, foreach=True)]
+    if sparse_params:
+        optimizers.append(torch.optim.SparseAdam(sparse_params, lr=lr))
+    return OptimizerSet(optimizers)
+
+
+@torch.no_grad()
+def clip_gradients(parameters: Iterable[nn.Parameter], max_norm: float) -> float:
+    """Scale gradients so their global L2 norm is at most `max_norm`; return the norm before.
+    Sparse gradients (which torch's clip_grad_norm_ rejects) are coalesced in place first."""
+    grads = []
+    for param in parameters:
+        if param.grad is None:
+            continue
+        if param.grad.is_sparse:
+            param.grad = param.grad.coalesce()
+        grads.append(param.grad)
+    if not grads:
+        return 0.0
+    squares = [(g.values() if g.is_sparse else g).float().pow(2).sum() for g in grads]
+    total = float(torch.stack(squares).sum().sqrt())
+    if total > max_norm and math.isfinite(total):
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            (g.values() if g.is_sparse else g).mul_(scale)
+    return total
