@@ -224,9 +224,9 @@ def fit(
     start = time.perf_counter()
     for step in train_steps(model, optimizer, train, val, config, device=device, loss_fn=loss_fn,
                             state=state, frozen_epochs=frozen_epochs):
-        for callback in callbacks:
-            callback(step)
         if step.metrics is None:
+            for callback in callbacks:
+                callback(step)
             continue
         state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
                               "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
@@ -240,6 +240,8 @@ def fit(
             state.bad_epochs += 1
         if checkpoint is not None:
             checkpoint(model, optimizer, state)
+        for callback in callbacks:  # after the checkpoint: an interrupt here loses nothing
+            callback(step)
         if state.bad_epochs >= config.patience and state.epoch < config.epochs:
             stopped_early = True
             break
