@@ -259,5 +259,19 @@ def models() -> None:
     console.print(table)
 
 
+@app.command()
+def presets() -> None:
+    """List the presets: architectures users write by hand, reproduced without their bugs."""
+    from textclf.presets import PRESETS
+
+    table = Table(show_lines=True)
+    for column in ("name", "what it is", "reproduces"):
+        table.add_column(column, overflow="fold")
+    for preset in PRESETS.values():
+        table.add_row(preset.name, preset.description, preset.reproduces)
+    console.print(table)
+    console.print("Use one with: textclf train DATA --preset NAME [--vectors ...] [--set section.key=value]")
+
+
 if __name__ == "__main__":
     app()

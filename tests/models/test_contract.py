@@ -105,12 +105,14 @@ def test_save_load_gives_identical_logits(name, tmp_path):
 
 @pytest.mark.parametrize("name", ARCH_NAMES)
 def test_unknown_setting_raises_our_error(name):
-    with pytest.raises(ConfigError, match=rf"model.no_such_setting is not a setting of the '{name}' model; expected one of"):
+    message = rf"model.no_such_setting is not a setting of the '{name}' model; expected one of"
+    with pytest.raises(ConfigError, match=message):
         build_classifier(ModelConfig(architecture=name, no_such_setting=3), vocab_size=10, num_labels=2)
 
 
 def test_bad_values_raise_our_errors():
-    with pytest.raises(ConfigError, match=r"model.num_filters for 'cnn': input should be greater than or equal to 1, got 0"):
+    message = r"model.num_filters for 'cnn': input should be greater than or equal to 1, got 0"
+    with pytest.raises(ConfigError, match=message):
         build_classifier(ModelConfig(architecture="cnn", num_filters=0), vocab_size=10, num_labels=2)
     with pytest.raises(ConfigError, match=r"Unknown model 'lstmm': expected one of .*cnn"):
         build_classifier(ModelConfig(architecture="lstmm"), vocab_size=10, num_labels=2)

@@ -32,6 +32,7 @@ class Architecture:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)  # shared settings this family prefers
     sparse_embeddings: bool = False  # sparse gradients for its embedding tables (see make_optimizer)
+    train_defaults: dict[str, Any] = field(default_factory=dict)  # training settings this family prefers
 
 
 ARCHITECTURES: dict[str, Architecture] = {

@@ -121,7 +121,7 @@ _SECTIONS = {"data": DataConfig.model_fields, "train": TrainConfig.model_fields}
 def config_from_kwargs(settings: dict[str, Any], base: RunConfig | dict | None = None) -> RunConfig:
     """RunConfig from flat keyword arguments: each key goes to the section that has it (data,
     train), or to the model section otherwise; 'vectors' and 'preset' are top-level."""
-    values = base.model_dump() if isinstance(base, RunConfig) else dict(base or {})
+    values = base.model_dump(exclude_unset=True) if isinstance(base, RunConfig) else dict(base or {})
     for key, value in settings.items():
         if key in ("vectors", "preset"):
             values[key] = value
@@ -152,6 +152,8 @@ def train(
     if out is not None:
         check_output_dir(out)
     arch, model_config, _ = resolve_model_config(cfg.model)
+    unset = {k: v for k, v in arch.train_defaults.items() if k not in cfg.train.model_fields_set}
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=unset)})
     dataset = data if isinstance(data, Dataset) else read_dataset(
         data, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
     test_source = test if test is not None else cfg.data.test
