@@ -46,6 +46,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "fasttext", "textclf.fasttext.v1", FastTextConfig, FastTextEncoder,
             "fastText: mean of word and hashed-bigram embeddings; fast, strong baseline",
             defaults={"dropout": 0.0}, sparse_embeddings=True,
+            train_defaults={"lr": 0.01, "epochs": 20, "patience": 4},
         ),
         Architecture(
             "lstm", "textclf.lstm.v1", RNNConfig, lstm_encoder,
