@@ -31,7 +31,7 @@ RUNS = {
     ],
     "imdb": [
         ("fasttext", "imdb_train.csv.gz", "imdb_test.csv.gz",
-         {"architecture": "fasttext", "epochs": 5, "batch_size": 128, "lr": 0.01}),
+         {"architecture": "fasttext", "epochs": 5, "batch_size": 128, "lr": 0.01, "embedding_dim": 50, "dropout": 0.5}),
         ("cnn + glove50", "imdb_train.csv.gz", "imdb_test.csv.gz",
          {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "epochs": 4, "batch_size": 64}),
     ],
@@ -55,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--only", choices=sorted(RUNS), action="append")
+    parser.add_argument("--model", action="append", help="only these model names (e.g. fasttext)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--imdb-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "core.json")
@@ -65,6 +66,8 @@ def main() -> None:
     for dataset in args.only or sorted(RUNS):
         seeds = args.seeds if dataset == "isear" else args.imdb_seeds
         for name, train_file, test_file, settings in RUNS[dataset]:
+            if args.model and name not in args.model:
+                continue
             runs = []
             for seed in seeds:
                 runs.append(run_one(args.data, train_file, test_file, settings, seed))
