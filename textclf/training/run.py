@@ -47,8 +47,7 @@ class PreparedData:
     max_length: int
     train: Encoded
     val: Encoded
-    test: Encoded | None
-    test_texts: list[str] | None
+    test: Dataset | None  # kept as text: the trained Model evaluates it the way users will
     summary: dict[str, Any]
     fingerprint: str
     counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
@@ -84,10 +83,6 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     )
     val_tokens = np.concatenate(raw_val) if raw_val else np.zeros(0, dtype=np.int64)
     counts = token_counts(raw_train, tokenizer.get_vocab_size())
-    test_encoded = None
-    if splits.test is not None:
-        test_encoded = Encoded(truncate(encode(tokenizer, splits.test.texts), max_length),
-                               _encode_labels(splits.test, index))
     train_labels = _encode_labels(splits.train, index)
     summary = {
         "n_train": len(splits.train), "n_val": len(splits.val),
@@ -103,8 +98,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
         labels=labels, tokenizer=tokenizer, max_length=max_length,
         train=Encoded(truncate(raw_train, max_length), train_labels),
         val=Encoded(truncate(raw_val, max_length), _encode_labels(splits.val, index)),
-        test=test_encoded,
-        test_texts=list(splits.test.texts) if splits.test is not None else None,
+        test=splits.test,
         summary=summary, fingerprint=fingerprint(splits.train, splits.val, splits.test), counts=counts,
     )
 
@@ -234,7 +228,7 @@ def train(
     metrics: dict[str, Any] = {"validation": result.best_metrics}
     if prepared.test is not None:
         start = time.perf_counter()
-        test_metrics = model.evaluate(prepared.test_texts, [prepared.labels[i] for i in prepared.test.labels])
+        test_metrics = model.evaluate(prepared.test.texts, prepared.test.labels)
         metrics.update(test_metrics)
         metrics["predict_seconds"] = time.perf_counter() - start
     metrics.update({"n_train": prepared.summary["n_train"], "n_val": prepared.summary["n_val"],
