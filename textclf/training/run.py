@@ -236,7 +236,10 @@ def train(
                     "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                     "architecture": arch.name})
     training["metrics"] = metrics
-    model.extra_files = {"metrics.json": lambda path: write_json(path, metrics)}
+    from textclf.evaluation.plots import training_figures
+
+    model.extra_files = {"metrics.json": lambda path: write_json(path, metrics),
+                         **training_figures(result.history, metrics)}
     if out is not None:
         model.save(out)
         checkpointer.remove()
