@@ -2,8 +2,24 @@
 
 __version__ = "0.1.0"
 
-from textclf.io import load_model  # noqa: E402
-from textclf.model import Model  # noqa: E402
-from textclf.training.run import evaluate, train  # noqa: E402
+# Public names -> the module defining them. Imported on first use (PEP 562), so `import textclf`
+# and torch-free parts (the ONNX runtime, the CLI's startup) never pay for importing PyTorch.
+_PUBLIC = {
+    "Model": "textclf.model",
+    "TextClassifier": "textclf.estimator",
+    "evaluate": "textclf.training.run",
+    "load_model": "textclf.io",
+    "train": "textclf.training.run",
+}
 
-__all__ = ["Model", "__version__", "evaluate", "load_model", "train"]
+__all__ = ["Model", "TextClassifier", "__version__", "evaluate", "load_model", "train"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'textclf' has no attribute {name!r}")

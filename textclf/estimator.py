@@ -1,0 +1,152 @@
+"""`TextClassifier`: textclf's training behind scikit-learn's estimator contract.
+
+`__init__` only stores its keyword arguments; `fit` validates the texts and labels, trains through
+`textclf.train` and sets the learned attributes (`classes_`, `model_`); predicting before `fit`
+raises NotFittedError. So `clone`, `Pipeline`, `cross_val_score` and `GridSearchCV` work.
+
+    from sklearn.model_selection import GridSearchCV
+    search = GridSearchCV(TextClassifier(architecture="fasttext"), {"lr": [0.01, 0.05]}, cv=3)
+    search.fit(texts, labels)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+from textclf.errors import ConfigError, DataError, NotFittedError
+
+# Estimator parameters that are train() settings of the same name; None means "the family default".
+_TRAIN_SETTINGS = ("architecture", "epochs", "batch_size", "lr", "seed", "vectors", "max_length", "device",
+                   "embedding_dim", "dropout", "val_size", "patience", "threads")
+
+
+class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+    """textclf's NotFittedError that scikit-learn's own tools recognise too."""
+
+
+def check_texts(texts: Any, where: str) -> list[str]:
+    """`texts` as a list of str: a list, tuple, 1-d array or Series of strings (not one string)."""
+    if isinstance(texts, str | bytes):
+        raise DataError(f"{where} got one string; expected a list of texts. Wrap it: [text].")
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise DataError(
+            f"{where} got an array of shape {texts.shape}; expected a 1-d sequence of texts. "
+            "Pass a list of strings (a text column), not a feature matrix."
+        )
+    if not isinstance(texts, Iterable):
+        raise DataError(f"{where} got {type(texts).__name__}; expected a list of texts.")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise DataError(f"{where}: text {i} is {type(text).__name__} ({text!r:.40}); expected str.")
+    return out
+
+
+class TextClassifier(ClassifierMixin, BaseEstimator):
+    """A neural text classifier with scikit-learn's interface. X is a list of texts, y their labels.
+
+    Parameters are textclf.train settings; None leaves the architecture family's default.
+    `model_options` holds encoder settings (e.g. ``{"kernel_sizes": [3, 4]}``). fit() keeps
+    `val_size` of the texts aside for early stopping and makes no test split: scoring is the
+    caller's (cross_val_score, GridSearchCV). Learned attributes: `classes_` (sorted labels, the
+    column order of predict_proba) and `model_` (the trained textclf.Model).
+    """
+
+    def __init__(
+        self,
+        architecture: str = "cnn",
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        seed: int = 0,
+        vectors: str | None = None,
+        max_length: int | None = None,
+        device: str = "cpu",
+        embedding_dim: int | None = None,
+        dropout: float | None = None,
+        val_size: float = 0.1,
+        patience: int | None = None,
+        threads: int | None = None,
+        model_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.vectors = vectors
+        self.max_length = max_length
+        self.device = device
+        self.embedding_dim = embedding_dim
+        self.dropout = dropout
+        self.val_size = val_size
+        self.patience = patience
+        self.threads = threads
+        self.model_options = model_options
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+    def _settings(self) -> dict[str, Any]:
+        settings = {name: getattr(self, name) for name in _TRAIN_SETTINGS if getattr(self, name) is not None}
+        options = self.model_options or {}
+        if not isinstance(options, dict):
+            raise ConfigError(
+                f"TextClassifier(model_options={options!r}): expected a dict of encoder settings "
+                "such as {'kernel_sizes': [3, 4]}."
+            )
+        clash = sorted(set(options) & set(_TRAIN_SETTINGS))
+        if clash:
+            raise ConfigError(f"TextClassifier: model_options repeats {clash}; pass them as parameters instead.")
+        return {**settings, **options}
+
+    def fit(self, X: Any, y: Any) -> TextClassifier:
+        """Train on texts X (N,) and labels y (N,); returns self."""
+        from textclf.data.readers import Dataset
+        from textclf.training.run import train
+
+        texts = check_texts(X, "TextClassifier.fit X")
+        if y is None:
+            raise DataError("TextClassifier.fit needs labels y; got None. Pass fit(texts, labels).")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise DataError(
+                f"TextClassifier.fit: y has shape {y.shape}; expected one label per text ({len(texts)},)."
+            )
+        classes = np.unique(y)
+        names = [str(c) for c in classes]
+        if len(set(names)) != len(names):
+            raise DataError(f"TextClassifier.fit: labels {list(classes)[:10]} are not distinct as text.")
+        model = train(Dataset(texts, [str(v) for v in y], "TextClassifier.fit"), **self._settings())
+        self.model_ = model
+        self.classes_ = classes
+        self._columns = np.array([model.labels.index(name) for name in names])
+        return self
+
+    def _fitted_model(self) -> Any:
+        if not hasattr(self, "model_"):
+            raise EstimatorNotFittedError(
+                "This TextClassifier is not fitted yet; expected fit(texts, labels) before predicting."
+            )
+        return self.model_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (N, C); column j is `classes_[j]`."""
+        model = self._fitted_model()
+        return model.predict_proba(check_texts(X, "TextClassifier.predict_proba X"))[:, self._columns]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each text (N,), as values of `classes_`."""
+        model = self._fitted_model()
+        probabilities = model.predict_proba(check_texts(X, "TextClassifier.predict X"))[:, self._columns]
+        return self.classes_[probabilities.argmax(axis=1)]
