@@ -52,6 +52,7 @@ class Step:
     metrics: dict | None = None  # validation metrics, on the last step of an epoch only
     is_best: bool = False
     train_loss: float | None = None  # mean training loss of the epoch, with `metrics`
+    train_accuracy: float | None = None  # running training accuracy of the epoch (dropout on), with `metrics`
 
 
 @dataclass
@@ -142,6 +143,7 @@ def train_steps(
         torch.manual_seed(config.seed * 100_003 + epoch)
         model.train()
         losses = []
+        correct = seen = 0
         for index in bucket_batches(lengths, config.batch_size, rng=rng):
             batch = collate(train.ids, index, train.labels).to(device)
             lr = lr_at(state.step, total, base_lr=config.lr, warmup_steps=warmup, schedule=config.schedule)
@@ -161,6 +163,8 @@ def train_steps(
             optimizer.step()
             state.step += 1
             losses.append(loss.item())
+            correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
+            seen += len(batch.labels)
             yield Step(epoch, state.step, total, losses[-1], lr, grad_norm, time.perf_counter() - start)
         metrics = evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
         is_best = metrics["macro_f1"] > state.best_score
@@ -169,6 +173,7 @@ def train_steps(
             epoch, state.step, total, losses[-1] if losses else float("nan"), lr, grad_norm,
             time.perf_counter() - start, metrics=metrics, is_best=is_best,
             train_loss=float(np.mean(losses)) if losses else float("nan"),
+            train_accuracy=correct / seen if seen else float("nan"),
         )
 
 
@@ -229,6 +234,7 @@ def fit(
                 callback(step)
             continue
         state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
+                              "train_accuracy": step.train_accuracy,
                               "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
                               "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
                               "grad_norm": step.grad_norm, "seconds": step.seconds,
