@@ -246,6 +246,48 @@ def predict(
         console.print(table)
 
 
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+@app.command()
+@handle_errors
+def compare(
+    data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
+    models: Annotated[str | None, typer.Option("--models", "-m", help="Comma-separated models: architectures and baselines, e.g. cnn,bilstm,fasttext,tfidf-lr.")] = None,
+    presets: Annotated[str | None, typer.Option(help="Comma-separated presets: see 'textclf presets'.")] = None,
+    test: Annotated[str | None, typer.Option(help="Labelled test file, the same for every run.")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set; each seed draws its own split.")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data [0.1].")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Runs per model with seeds 0..N-1 [3].")] = None,
+    folds: Annotated[int | None, typer.Option(help="Stratified K-fold cross-validation instead of a test set.")] = None,
+    vectors: Annotated[str | None, typer.Option(help="Pretrained vectors for the neural models: a file or glove-6b-50d.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results.json, leaderboard.md, report.html and the models.")] = Path("textclf-compare"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every model, or NAME:section.key=value for one.")] = None,
+) -> None:
+    """Compare models on identical splits over several seeds or folds: leaderboard and report.html."""
+    from textclf.compare import CompareSettings, RichProgress
+    from textclf.compare import compare as run_compare
+    from textclf.evaluation.leaderboard import to_rich
+
+    settings = CompareSettings(
+        data=data, models=_names(models), presets=_names(presets), test=test, test_size=test_size,
+        val_size=val_size, seeds=seeds, folds=folds, vectors=vectors, overrides=tuple(set_ or ()),
+        text_column=text_column, label_column=label_column,
+    )
+    try:
+        with RichProgress(console) as progress:
+            result = run_compare(settings, out, progress=progress)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; finished runs are kept in {out}: run the same command again to continue.")
+        raise typer.Exit(130) from None
+    width = console.width if console.is_terminal else 170  # piped: keep the table's rows on one line each
+    console.print(to_rich(result.board, f"leaderboard ({out / 'leaderboard.md'})"), width=width)
+    console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
+
+
 @app.command()
 def models() -> None:
     """List the architectures."""

@@ -1,0 +1,449 @@
+"""`textclf compare`: several models on identical splits, several seeds or folds, resumable.
+
+Every model (architecture, baseline or preset) is trained through `textclf.train`, so each row is
+what `textclf train` gives alone with the same settings and seed. Splits:
+
+- ``--test FILE``: the test set is that file for every run; seed s sets the validation split and
+  the model's initialisation and batch order, the same split for every model.
+- ``--test-size F``: seed s draws its own stratified test/validation split, the same for every
+  model, so run (model, s) is exactly ``textclf train DATA --test-size F --seed s``; the spread
+  over seeds then includes the variance of the split.
+- ``--folds K``: stratified K-fold cross-validation (folds drawn once with ``split_seed``); fold k
+  is the test set of run k, validation comes from the other folds; every fold trains with seed
+  ``split_seed``.
+
+Resumable: after each run its model folder (with predictions.json) is complete and results.json
+is rewritten atomically; running the same command again skips recorded runs. A run is recorded
+only once its folder is complete, so a killed run is trained again, never counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from textclf.data.readers import Dataset, read_dataset
+from textclf.data.splits import kfold_splits, make_splits
+from textclf.errors import ConfigError
+from textclf.io import write_json
+
+FORMAT = "textclf.compare/1"
+PREDICTIONS = "predictions.json"
+REPORT_FILES = (PREDICTIONS, "metrics.json", "curves.png", "confusion.png")  # not counted in model size
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """What a comparison runs: the data, the models and how they are split, seeded and configured.
+
+    `overrides` are ``section.key=value`` for every model, or ``NAME:section.key=value`` for one.
+    `seeds` defaults to 3 unless `folds` is given.
+    """
+
+    data: str
+    models: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
+    test: str | None = None
+    test_size: float | None = None
+    val_size: float | None = None
+    seeds: int | None = None
+    folds: int | None = None
+    split_seed: int = 0
+    vectors: str | None = None
+    overrides: tuple[str, ...] = ()
+    text_column: str | None = None
+    label_column: str | None = None
+
+    def names(self) -> list[str]:
+        """Every model's name, in order: --models then --presets."""
+        return [*self.models, *self.presets]
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/test split shared by every model. `train_data`, `test_arg` and `test_size` are what
+    textclf.train receives; `test_data` is the test set that results in, `fit_data` the rest (train
+    and validation) for the data summary."""
+
+    key: str
+    train_data: Dataset
+    test_arg: Dataset | None
+    test_size: float | None
+    test_data: Dataset
+    fit_data: Dataset
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    preset: bool
+    seed: int
+    fold: int | None
+    split: Split
+
+    @property
+    def id(self) -> str:
+        """'cnn/seed-0' or 'cnn/fold-1': also the run's folder under the compare folder."""
+        return f"{self.name}/fold-{self.fold}" if self.fold is not None else f"{self.name}/seed-{self.seed}"
+
+
+@dataclass
+class CompareResult:
+    out: Path
+    records: list[dict]
+    board: dict = field(default_factory=dict)  # textclf.evaluation.leaderboard.build_leaderboard
+
+
+class CompareProgress(Protocol):
+    """What `compare` reports while it runs (see the CLI's rich display)."""
+
+    def started(self, runs: list[Run], done: set[str]) -> None: ...
+    def run_started(self, run: Run) -> None: ...
+    def step(self, step: Any) -> None: ...
+    def run_finished(self, run: Run, record: dict, *, skipped: bool) -> None: ...
+
+
+def check_settings(settings: CompareSettings) -> None:
+    """Reject settings that cannot work, before anything is trained."""
+    names = settings.names()
+    if not names:
+        raise ConfigError("compare got no models; expected --models (e.g. cnn,fasttext,tfidf-lr) and/or --presets.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"compare got {repeated} more than once; expected each model once in --models/--presets.")
+    if settings.seeds is not None and settings.folds is not None:
+        raise ConfigError(f"compare got --seeds {settings.seeds} and --folds {settings.folds}; expected one of them.")
+    if settings.seeds is not None and settings.seeds < 1:
+        raise ConfigError(f"--seeds {settings.seeds}: expected at least 1 seed.")
+    if settings.folds is not None and (settings.test is not None or settings.test_size is not None):
+        raise ConfigError("--folds makes every fold the test set once; expected no --test/--test-size with it.")
+    if settings.folds is None and settings.test is None and settings.test_size is None:
+        raise ConfigError("compare needs test data: expected --test FILE, --test-size F or --folds K.")
+
+
+def make_splits_for(settings: CompareSettings, data: Dataset, test: Dataset | None) -> list[Split]:
+    """The splits every model shares: one per seed (or a single fixed test set), or one per fold."""
+    val_size = settings.val_size if settings.val_size is not None else 0.1
+    if settings.folds is not None:
+        folds = kfold_splits(data, folds=settings.folds, val_size=val_size, seed=settings.split_seed)
+        splits = []
+        for k, (fold, held) in enumerate(zip(folds, _fold_indices(data, settings.folds, settings.split_seed),
+                                              strict=True)):
+            rest = data.subset(np.setdiff1d(np.arange(len(data)), held))
+            splits.append(Split(f"fold-{k + 1}", rest, fold.test, None, fold.test, rest))
+        return splits
+    if test is not None:
+        make_splits(data, test=test, val_size=val_size, seed=0)  # checks the test labels before any training
+        return [Split("test", data, test, None, test, data)]
+    splits = []
+    for seed in range(settings.seeds if settings.seeds is not None else 3):
+        split = make_splits(data, test_size=settings.test_size, val_size=val_size, seed=seed)
+        fit = Dataset(split.train.texts + split.val.texts, split.train.labels + split.val.labels, data.source)
+        splits.append(Split(f"seed-{seed}", data, None, settings.test_size, split.test, fit))
+    return splits
+
+
+def _fold_indices(data: Dataset, folds: int, seed: int) -> list[np.ndarray]:
+    # The held-out rows of each fold, drawn exactly as kfold_splits draws them.
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [np.sort(held) for _, held in splitter.split(np.zeros(len(data)), np.asarray(data.labels))]
+
+
+def plan_runs(settings: CompareSettings, splits: list[Split]) -> list[Run]:
+    """Every (model, seed or fold) run, model by model."""
+    runs = []
+    for name in settings.names():
+        preset = name in settings.presets
+        if settings.folds is not None:
+            runs += [Run(name, preset, settings.split_seed, k + 1, split) for k, split in enumerate(splits)]
+        else:
+            seeds = range(settings.seeds if settings.seeds is not None else 3)
+            runs += [Run(name, preset, s, None, splits[0] if len(splits) == 1 else splits[s]) for s in seeds]
+    return runs
+
+
+def _overrides_for(settings: CompareSettings, name: str) -> list[str]:
+    chosen = []
+    for item in settings.overrides:
+        key = item.partition("=")[0]
+        if ":" in key:
+            target, _, rest = item.partition(":")
+            if target not in settings.names():
+                raise ConfigError(
+                    f"--set {item!r} names model {target!r}, which is not compared; expected one of "
+                    f"{settings.names()} before ':' (or no prefix to set it for every model)."
+                )
+            if target == name:
+                chosen.append(rest)
+        else:
+            chosen.append(item)
+    return chosen
+
+
+def run_config(settings: CompareSettings, run: Run) -> Any:
+    """The RunConfig of one run, built as `textclf train` builds it from the same flags."""
+    from textclf.config import resolve_config
+    from textclf.presets import get_preset
+
+    flags: dict[str, Any] = {"train": {"seed": run.seed}, "data": {}}
+    if settings.vectors:
+        flags["vectors"] = settings.vectors
+    for key in ("val_size", "text_column", "label_column"):
+        if getattr(settings, key) is not None:
+            flags["data"][key] = getattr(settings, key)
+    if run.split.test_size is not None:
+        flags["data"]["test_size"] = run.split.test_size
+    preset = None
+    if run.preset:
+        preset = {**get_preset(run.name).values, "preset": run.name}
+    else:
+        flags["model"] = {"architecture": run.name}
+    return resolve_config(preset=preset, flags=flags, overrides=_overrides_for(settings, run.name))
+
+
+def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
+    """Build every run's configuration, so a bad model name or setting fails before any training."""
+    from textclf.models import ARCHITECTURES, resolve_model_config
+
+    baselines = known_baselines()
+    for run in runs:
+        config = run_config(settings, run)
+        name = config.model.architecture
+        if name in baselines:
+            continue
+        if name not in ARCHITECTURES:
+            raise ConfigError(
+                f"Unknown model {name!r} in --models: expected one of {', '.join([*ARCHITECTURES, *baselines])}. "
+                "Run 'textclf models' to list them; presets go in --presets."
+            )
+        try:
+            resolve_model_config(config.model)
+        except ConfigError as error:
+            raise ConfigError(f"{run.name}: {error}") from None
+
+
+def known_baselines() -> list[str]:
+    """Names of the classical baselines (textclf.baselines), when that module is installed."""
+    try:
+        from textclf import baselines
+    except ImportError:
+        return []
+    return list(getattr(baselines, "BASELINES", {}))
+
+
+def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
+    """Recorded runs of an earlier, interrupted compare into `out`; [] for a new folder."""
+    path = out / "results.json"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; expected a folder for the comparison. Choose another --out.")
+    if not path.is_file():
+        if out.is_dir() and any(out.iterdir()):
+            found = sorted(p.name for p in out.iterdir())[:5]
+            raise ConfigError(
+                f"--out {out} already exists and is not a compare folder (it holds {found}, no results.json); "
+                "expected a new or empty folder, or the folder of an interrupted compare. Choose another --out."
+            )
+        return []
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not valid JSON; expected a compare's results. Delete {out} to start over.") \
+            from None
+    old, settings = _identity(results.get("settings", {})), _identity(settings)
+    if old != settings:
+        changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
+        first = changed[0]
+        raise ConfigError(
+            f"{path} was written by a different compare ({', '.join(changed)} differ: {first} was "
+            f"{old.get(first)!r}, now {settings.get(first)!r}); expected the same command to resume it. "
+            f"Use another --out, or delete {out} to start over."
+        )
+    return list(results.get("runs", []))
+
+
+def _complete(out: Path, record: dict) -> bool:
+    folder = out / record["folder"]
+    return (folder / "config.json").is_file() and (folder / PREDICTIONS).is_file()
+
+
+def write_results(out: Path, document: dict) -> None:
+    """results.json through a temporary sibling and a rename: never half written."""
+    tmp = out / f".results.json.tmp-{os.getpid()}"
+    write_json(tmp, document)
+    os.replace(tmp, out / "results.json")
+
+
+def folder_stats(folder: Path) -> tuple[int | None, int]:
+    """(parameters in the folder's .safetensors files, bytes of the model's files on disk)."""
+    from safetensors import safe_open
+
+    parameters = None
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(path), framework="numpy") as handle:
+            count = sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
+        parameters = (parameters or 0) + count
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name not in REPORT_FILES)
+    return parameters, size
+
+
+def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
+              callbacks: list[Callable]) -> dict:
+    """Train one run through textclf.train, save its folder with its test predictions; its record."""
+    import textclf
+
+    folder = out / run.id
+    if folder.exists():  # left by an interrupted run: it was never recorded, so it never counted
+        shutil.rmtree(folder)
+    config = run_config(settings, run)
+    start = time.perf_counter()
+    model = textclf.train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
+    train_seconds = time.perf_counter() - start
+    model.save(folder)
+    texts, truth = run.split.test_data.texts, run.split.test_data.labels
+    model.predict_proba(texts[:8])  # warm-up: first-call overheads are not prediction speed
+    start = time.perf_counter()
+    probabilities = np.asarray(model.predict_proba(texts))
+    predict_seconds = time.perf_counter() - start
+    index = {label: i for i, label in enumerate(labels)}
+    best = probabilities.argmax(axis=1)
+    y_pred = [index[model.labels[i]] for i in best]
+    y_true = [index[y] for y in truth]
+    predictions = {"labels": labels, "test": run.split.key, "y_true": y_true, "y_pred": y_pred,
+                   "confidence": [round(float(p), 5) for p in probabilities[np.arange(len(best)), best]]}
+    tmp = folder / f".{PREDICTIONS}.tmp"
+    write_json(tmp, predictions)
+    os.replace(tmp, folder / PREDICTIONS)
+    return make_record(run, model, folder, y_true, y_pred, labels,
+                       train_seconds=train_seconds, predict_seconds=predict_seconds, out=out)
+
+
+def make_record(run: Run, model: Any, folder: Path, y_true: list[int], y_pred: list[int], labels: list[str], *,
+                train_seconds: float, predict_seconds: float, out: Path) -> dict:
+    """One run's line in results.json."""
+    from textclf.evaluation.metrics import classification_metrics
+
+    metrics = classification_metrics(y_true, y_pred, num_labels=len(labels), labels=labels)
+    parameters, size = folder_stats(folder)
+    own = model.training.get("metrics", {})
+    return {
+        "model": run.name, "preset": run.preset, "seed": run.seed, "fold": run.fold, "test": run.split.key,
+        "folder": run.id, "architecture": model.config.get("architecture"),
+        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "per_class": metrics["per_class"],
+        "confusion_matrix": metrics["confusion_matrix"], "n_test": len(y_true),
+        "train_seconds": train_seconds, "fit_seconds": own.get("train_seconds"),
+        "epochs_run": own.get("epochs_run"), "best_epoch": own.get("best_epoch"),
+        "inference_seconds": predict_seconds,
+        "inference_texts_per_second": len(y_true) / predict_seconds if predict_seconds > 0 else None,
+        "parameters": parameters, "size_bytes": size,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg": list(os.getloadavg()),
+    }
+
+
+def _identity(settings: dict[str, Any]) -> dict[str, Any]:
+    # The data are identified by their fingerprint, so the same files under another path still match.
+    return {k: v for k, v in settings.items() if k not in ("data", "test")}
+
+
+def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProgress | None = None,
+            rounds: int = 2000) -> CompareResult:
+    """Train every model of `settings` on the shared splits into `out`, skipping runs an interrupted
+    compare already finished; then write the leaderboard (leaderboard.md) and report.html."""
+    from textclf.training.run import fingerprint
+
+    check_settings(settings)
+    out = Path(out)
+    data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
+    test = read_dataset(settings.test, text_column=settings.text_column, label_column=settings.label_column) \
+        if settings.test is not None else None
+    splits = make_splits_for(settings, data, test)
+    runs = plan_runs(settings, splits)
+    validate_configs(settings, runs)
+    document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": fingerprint(data, test)},
+                "labels": sorted(set(data.labels)), "runs": []}
+    recorded = {r["folder"]: r for r in read_results(out, document["settings"]) if _complete(out, r)}
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        document["runs"] = [recorded[run.id] for run in runs if run.id in recorded]
+        write_results(out, document)
+
+    save()
+    if progress is not None:
+        progress.started(runs, set(recorded))
+    done = set(recorded)
+    for run in runs:
+        if run.id not in done:
+            if progress is not None:
+                progress.run_started(run)
+            callbacks = [progress.step] if progress is not None else []
+            recorded[run.id] = train_run(settings, run, out, document["labels"], callbacks)
+            save()
+        if progress is not None:
+            progress.run_finished(run, recorded[run.id], skipped=run.id in done)
+    from textclf.evaluation.report import write_outputs
+
+    board = write_outputs(out, document, splits, rounds=rounds)
+    return CompareResult(out, document["runs"], board)
+
+
+class RichProgress:
+    """The CLI's display: a bar over all runs, a bar over the current run's steps, a line per run."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+            console=console, transient=True, disable=not console.is_terminal,
+        )
+        self.overall: Any = None
+        self.current: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, runs: list[Run], done: set[str]) -> None:
+        resumed = f"; {len(done)} already done, resuming" if done else ""
+        self.console.print(f"[bold]compare[/] {len(runs)} runs{resumed}", highlight=False)
+        self.overall = self.progress.add_task("all runs", total=len(runs), completed=len(done), status="")
+
+    def run_started(self, run: Run) -> None:
+        self.current = self.progress.add_task(run.id, total=None, status="preparing data")
+
+    def step(self, step: Any) -> None:
+        self.progress.update(self.current, total=step.total_steps, completed=step.step,
+                             status=f"epoch {step.epoch + 1} loss {step.loss:.3f}")
+
+    def run_finished(self, run: Run, record: dict, *, skipped: bool) -> None:
+        from rich.markup import escape
+
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        if skipped:
+            self.console.print(f"  {escape(run.id):24} already done: accuracy {record['accuracy']:.4f}",
+                               highlight=False)
+            return
+        self.progress.advance(self.overall)
+        self.console.print(
+            f"  {escape(run.id):24} accuracy {record['accuracy']:.4f}  macro-F1 {record['macro_f1']:.4f}  "
+            f"{record['train_seconds']:.1f} s", highlight=False)

@@ -1,0 +1,170 @@
+"""The leaderboard of a comparison: one row per model, with uncertainty and paired tests against the best.
+
+Accuracy and macro-F1 are the mean ± sample sd over a model's runs (seeds or folds), with a 95 %
+percentile bootstrap interval over test examples of that mean (textclf.evaluation.stats). The best
+model is the one with the highest mean accuracy; every other model is compared with it by a paired
+bootstrap on the same resampled examples (accuracy and macro-F1), and by McNemar's test for each
+pair of runs on the same split (same seed or fold). A difference is called real at p < 0.05
+(uncorrected for the number of models compared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from textclf.evaluation.stats import RunPredictions, bootstrap_interval, mcnemar, mean_sd, paired_bootstrap
+
+ALPHA = 0.05
+COLUMNS = ("model", "runs", "accuracy", "95% CI", "macro-F1", "95% CI ", "vs best (accuracy)", "train s",
+           "texts/s", "parameters", "size")
+
+
+def _runs_by_model(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["model"], []).append(record)
+    return groups
+
+
+def _run_predictions(record: Mapping[str, Any], predictions: Mapping[str, Mapping[str, Any]]) -> RunPredictions:
+    p = predictions[record["folder"]]
+    y_true, y_pred = np.asarray(p["y_true"], dtype=np.int64), np.asarray(p["y_pred"], dtype=np.int64)
+    return RunPredictions(record["test"], y_true, y_pred)
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def model_row(name: str, runs: Sequence[Mapping[str, Any]], predictions: Mapping[str, Mapping[str, Any]],
+              labels: Sequence[str], *, rounds: int, seed: int) -> dict[str, Any]:
+    """One model's leaderboard row from its run records and their test predictions."""
+    paired = [_run_predictions(r, predictions) for r in runs]
+    row: dict[str, Any] = {"model": name, "runs": len(runs)}
+    for metric in ("accuracy", "macro_f1"):
+        row[f"{metric}_mean"], row[f"{metric}_sd"] = mean_sd([r[metric] for r in runs])
+        row[f"{metric}_ci"] = list(bootstrap_interval(paired, metric, num_labels=len(labels), rounds=rounds,
+                                                      seed=seed))
+    row["train_seconds"] = _mean([r["train_seconds"] for r in runs])
+    row["inference_texts_per_second"] = _mean([r["inference_texts_per_second"] for r in runs])
+    parameters = _mean([r["parameters"] for r in runs])
+    row["parameters"] = None if parameters is None else round(parameters)
+    row["size_bytes"] = round(_mean([r["size_bytes"] for r in runs]))
+    row["per_class_f1"] = {label: float(np.mean([r["per_class"][label]["f1"] for r in runs])) for label in labels}
+    return row
+
+
+def _pair_key(record: Mapping[str, Any]) -> str:
+    return record["folder"].rsplit("/", 1)[-1]
+
+
+def compare_with_best(runs: Sequence[Mapping[str, Any]], best_runs: Sequence[Mapping[str, Any]],
+                      predictions: Mapping[str, Mapping[str, Any]], num_labels: int, *,
+                      rounds: int, seed: int) -> dict[str, Any]:
+    """Paired bootstrap (accuracy, macro-F1) and per-split McNemar of one model against the best."""
+    mine = [_run_predictions(r, predictions) for r in runs]
+    theirs = [_run_predictions(r, predictions) for r in best_runs]
+    result: dict[str, Any] = {}
+    for metric in ("accuracy", "macro_f1"):
+        result[metric] = paired_bootstrap(mine, theirs, metric, num_labels=num_labels, rounds=rounds, seed=seed)
+    by_key = {_pair_key(r): p for r, p in zip(best_runs, theirs, strict=True)}
+    result["mcnemar"] = []
+    for record, run in zip(runs, mine, strict=True):
+        other = by_key.get(_pair_key(record))
+        if other is not None:
+            test = mcnemar(run.y_true == run.y_pred, other.y_true == other.y_pred)
+            result["mcnemar"].append({"run": _pair_key(record), **test})
+    result["real"] = result["accuracy"]["p_value"] < ALPHA
+    return result
+
+
+def build_leaderboard(records: Sequence[Mapping[str, Any]], predictions: Mapping[str, Mapping[str, Any]],
+                      labels: Sequence[str], *, rounds: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """{"rows": rows sorted by mean accuracy (best first), "best": name}; each non-best row has "vs_best"."""
+    groups = _runs_by_model(records)
+    rows = [model_row(name, runs, predictions, labels, rounds=rounds, seed=seed) for name, runs in groups.items()]
+    rows.sort(key=lambda row: (-row["accuracy_mean"], -row["macro_f1_mean"]))
+    best = rows[0]["model"]
+    for row in rows[1:]:
+        row["vs_best"] = compare_with_best(groups[row["model"]], groups[best], predictions, len(labels),
+                                           rounds=rounds, seed=seed)
+    return {"rows": rows, "best": best, "alpha": ALPHA, "bootstrap_rounds": rounds}
+
+
+def human_count(value: float | None) -> str:
+    if value is None:
+        return "–"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
+def human_bytes(value: float) -> str:
+    for limit, suffix in ((2**30, "GB"), (2**20, "MB"), (2**10, "kB")):
+        if value >= limit:
+            return f"{value / limit:.1f} {suffix}"
+    return f"{value:.0f} B"
+
+
+def _vs_best(row: Mapping[str, Any]) -> str:
+    if "vs_best" not in row:
+        return "best"
+    test = row["vs_best"]["accuracy"]
+    verdict = "real" if row["vs_best"]["real"] else "n.s."
+    p = "p<0.001" if test["p_value"] < 0.001 else f"p={test['p_value']:.3f}"
+    return f"{test['difference']:+.3f} ({p}, {verdict})"
+
+
+def cells(row: Mapping[str, Any], board: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """The leaderboard cells of `row` as (text, is_best) pairs, in COLUMNS order."""
+    rows = board["rows"]
+    best_f1 = max(r["macro_f1_mean"] for r in rows)
+    ci = "[{:.3f}, {:.3f}]"
+    speed = row["inference_texts_per_second"]
+    return [
+        (row["model"], row["model"] == board["best"]),
+        (str(row["runs"]), False),
+        (f"{row['accuracy_mean']:.3f} ± {row['accuracy_sd']:.3f}", row["model"] == board["best"]),
+        (ci.format(*row["accuracy_ci"]), False),
+        (f"{row['macro_f1_mean']:.3f} ± {row['macro_f1_sd']:.3f}", row["macro_f1_mean"] == best_f1),
+        (ci.format(*row["macro_f1_ci"]), False),
+        (_vs_best(row), False),
+        (f"{row['train_seconds']:.1f}", False),
+        (f"{speed:,.0f}" if speed is not None else "–", False),
+        (human_count(row["parameters"]), False),
+        (human_bytes(row["size_bytes"]), False),
+    ]
+
+
+def to_markdown(board: Mapping[str, Any]) -> str:
+    """The leaderboard as a Markdown table, the best values in bold, with a note on the statistics."""
+    lines = ["| " + " | ".join(c.strip() for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in board["rows"]:
+        texts = [f"**{text}**" if bold else text for text, bold in cells(row, board)]
+        lines.append("| " + " | ".join(texts) + " |")
+    lines += ["", NOTE.format(rounds=board["bootstrap_rounds"], alpha=board["alpha"])]
+    return "\n".join(lines) + "\n"
+
+
+NOTE = ("Mean ± sd over runs (seeds or folds); 95% CI: percentile bootstrap over test examples ({rounds} "
+        "rounds) of that mean. vs best: difference in mean accuracy from the best model and the p-value of a "
+        "paired bootstrap on the same resampled examples; 'real' when p < {alpha} (not corrected for the "
+        "number of models). Train s: wall-clock seconds of textclf.train per run (mean), texts/s: test-set "
+        "prediction speed, size: the model folder on disk.")
+
+
+def to_rich(board: Mapping[str, Any], title: str = "leaderboard") -> Any:
+    """The same table for the terminal (rich)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(COLUMNS):
+        table.add_column(column.strip(), justify="left" if i == 0 else "right")
+    for row in board["rows"]:
+        table.add_row(*[f"[bold]{text}[/]" if bold else text for text, bold in cells(row, board)])
+    return table
