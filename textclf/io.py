@@ -25,6 +25,7 @@ FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
+MAX_LENGTH = 1_000_000
 
 
 def library_versions() -> dict[str, str]:
@@ -134,9 +135,9 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
             f"{path} has model format_version {version}; this textclf reads up to {FORMAT_VERSION}. "
             "Upgrade textclf (pip install -U textclf) to load it."
         )
-    for key, limit in (("vocab_size", MAX_VOCAB_SIZE), ("num_labels", MAX_LABELS)):
+    for key, limit in (("vocab_size", MAX_VOCAB_SIZE), ("num_labels", MAX_LABELS), ("max_length", MAX_LENGTH)):
         value = config.get(key)
-        if not isinstance(value, int) or not 1 <= value <= limit:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
             raise ModelFormatError(
                 f"{path / 'config.json'}: {key} is {value!r}; expected an integer from 1 to {limit:,}."
             )
@@ -154,9 +155,9 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def load_strict(network: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
-    """Load `state` into `network`, listing every missing/unexpected key and shape mismatch."""
-    expected = network.state_dict()
+def check_state(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], where: Path) -> None:
+    """Refuse `state` unless it has exactly the keys and shapes of `expected` (which may live on the
+    meta device), listing every missing/unexpected key and shape mismatch in one message."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -168,13 +169,47 @@ def load_strict(network: torch.nn.Module, state: dict[str, torch.Tensor], where:
             f"{where} does not match its config.json: {'; '.join(p for p in parts if p)}. "
             "The folder was modified or mixes two models; retrain or restore it."
         )
+
+
+def load_strict(network: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Load `state` into `network`, listing every missing/unexpected key and shape mismatch."""
+    check_state(network.state_dict(), state, where)
     network.load_state_dict(state, strict=True)
+
+
+def build_saved_network(config: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> torch.nn.Module:
+    """The network config.json describes, loaded with `state`. Its sizes are first checked against the
+    tensors on the meta device (no memory), so absurd declared sizes never allocate anything."""
+    from pydantic import ValidationError
+
+    from textclf.models import classifier_from_saved
+
+    where = path / "config.json"
+    if not isinstance(config.get("model"), dict):
+        raise ModelFormatError(
+            f"{where}: model settings are {type(config.get('model')).__name__}; expected a mapping of model "
+            "settings. The folder was modified; retrain or restore it."
+        )
+    try:
+        with torch.device("meta"):
+            skeleton = classifier_from_saved(config)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ModelFormatError(
+            f"{where}: model settings are invalid: {'.'.join(map(str, first['loc']))} {first['msg'].lower()}, "
+            f"got {first.get('input')!r}. The folder was modified; retrain or restore it."
+        ) from None
+    except ConfigError as error:
+        raise ModelFormatError(f"{where}: model settings are invalid: {error}") from None
+    check_state(skeleton.state_dict(), state, path / "model.safetensors")
+    network = classifier_from_saved(config)
+    network.load_state_dict(state, strict=True)
+    return network
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> Any:
     """Load a model folder written by `save_model`. Never executes code from the folder."""
     from textclf.model import Model
-    from textclf.models import classifier_from_saved
     from textclf.training.loop import resolve_device
 
     path = Path(path)
@@ -184,6 +219,12 @@ def load_model(path: str | Path, *, device: str = "cpu") -> Any:
         raise ModelFormatError(
             f"{path / 'labels.json'} lists {len(labels) if isinstance(labels, list) else '?'} labels; "
             f"expected {config['num_labels']} as config.json says."
+        )
+    bad = next((i for i, label in enumerate(labels) if not isinstance(label, str)), None)
+    if bad is not None:
+        raise ModelFormatError(
+            f"{path / 'labels.json'}: label {bad} is {type(labels[bad]).__name__}; expected a string. "
+            "The folder was modified; retrain or restore it."
         )
     try:
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -196,6 +237,5 @@ def load_model(path: str | Path, *, device: str = "cpu") -> Any:
         )
     state = read_state(path / "model.safetensors")
     training = _read_json(path / "training.json")
-    network = classifier_from_saved(config)
-    load_strict(network, state, path / "model.safetensors")
+    network = build_saved_network(config, state, path)
     return Model(network, tokenizer, labels, config, training, device=resolve_device(device))
