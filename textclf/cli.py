@@ -283,8 +283,9 @@ def compare(
     except KeyboardInterrupt:
         err_console.print(f"interrupted; finished runs are kept in {out}: run the same command again to continue.")
         raise typer.Exit(130) from None
-    width = console.width if console.is_terminal else 170  # piped: keep the table's rows on one line each
-    console.print(to_rich(result.board, f"leaderboard ({out / 'leaderboard.md'})"), width=width)
+    table = to_rich(result.board, f"leaderboard ({out / 'leaderboard.md'})")
+    # Piped output has no width: give the table room so that each row stays on one line.
+    (console if console.is_terminal else Console(width=170, file=console.file)).print(table)
     console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
 
 

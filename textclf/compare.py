@@ -352,6 +352,14 @@ def make_record(run: Run, model: Any, folder: Path, y_true: list[int], y_pred: l
     }
 
 
+def _warm_up() -> None:
+    # PyTorch imports its compiler stack when the first optimizer is built (seconds on a busy CPU):
+    # done here, so that the first model's train seconds do not include it.
+    import torch
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
 def _identity(settings: dict[str, Any]) -> dict[str, Any]:
     # The data are identified by their fingerprint, so the same files under another path still match.
     return {k: v for k, v in settings.items() if k not in ("data", "test")}
@@ -383,6 +391,7 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
     save()
     if progress is not None:
         progress.started(runs, set(recorded))
+    _warm_up()
     done = set(recorded)
     for run in runs:
         if run.id not in done:

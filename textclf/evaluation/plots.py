@@ -13,15 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 DPI = 100
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf")
 
 
-def _png(figure: Figure) -> bytes:
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure; matplotlib is imported only when a figure is drawn (it takes a second)."""
+    from matplotlib.figure import Figure as MatplotlibFigure
+
+    return MatplotlibFigure(**kwargs)
+
+
+def _png(figure: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -42,7 +49,7 @@ def curves_png(histories: Mapping[str, Sequence[Mapping[str, Any]]], title: str 
     `histories` maps a run name ("seed 0") to its training.json "history": one dict per epoch with
     epoch, train_loss, val_loss, val_accuracy, val_macro_f1.
     """
-    figure = Figure(figsize=(9, 3.4), layout="constrained")
+    figure = _figure(figsize=(9, 3.4), layout="constrained")
     loss_ax, metric_ax = figure.subplots(1, 2)
     for i, (name, history) in enumerate(histories.items()):
         color = COLORS[i % len(COLORS)]
@@ -72,7 +79,7 @@ def confusion_png(matrix: Sequence[Sequence[float]], labels: Sequence[str], titl
     totals = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     size = 1.6 + 0.55 * len(labels)
-    figure = Figure(figsize=(size + 1.2, size))
+    figure = _figure(figsize=(size + 1.2, size))
     ax = figure.subplots()
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(len(labels))
@@ -92,7 +99,7 @@ def per_class_f1_png(scores: Mapping[str, Mapping[str, float]], labels: Sequence
     """Grouped bars: F1 of each class (x) for each model (colour). `scores` maps model -> label -> F1."""
     models = list(scores)
     width = 0.8 / max(len(models), 1)
-    figure = Figure(figsize=(max(6.0, 0.9 * len(labels) * max(1.0, len(models) / 4)), 3.6))
+    figure = _figure(figsize=(max(6.0, 0.9 * len(labels) * max(1.0, len(models) / 4)), 3.6))
     ax = figure.subplots()
     x = np.arange(len(labels))
     for i, model in enumerate(models):
@@ -107,7 +114,7 @@ def per_class_f1_png(scores: Mapping[str, Mapping[str, float]], labels: Sequence
 
 def lengths_png(lengths: Mapping[str, Sequence[int]]) -> bytes:
     """Histogram of text lengths in words for each split (train, test)."""
-    figure = Figure(figsize=(6, 3))
+    figure = _figure(figsize=(6, 3))
     ax = figure.subplots()
     longest = max((max(values) for values in lengths.values() if len(values)), default=1)
     bins = np.linspace(0, np.percentile(np.concatenate([np.asarray(v) for v in lengths.values()]), 99) + 1, 40) \
