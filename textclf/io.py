@@ -136,12 +136,21 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
             "Upgrade textclf (pip install -U textclf) to load it."
         )
     for key, limit in (("vocab_size", MAX_VOCAB_SIZE), ("num_labels", MAX_LABELS), ("max_length", MAX_LENGTH)):
+        if key == "max_length" and is_baseline_config(config):
+            continue  # scikit-learn baselines read whole texts
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
             raise ModelFormatError(
                 f"{path / 'config.json'}: {key} is {value!r}; expected an integer from 1 to {limit:,}."
             )
     return config
+
+
+def is_baseline_config(config: dict[str, Any]) -> bool:
+    """Whether a config.json describes a scikit-learn baseline (textclf.baselines), not a network."""
+    from textclf.baselines import BASELINE_IDS
+
+    return str(config.get("architecture")) in BASELINE_IDS
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -235,6 +244,10 @@ def load_model(path: str | Path, *, device: str = "cpu") -> Any:
             f"{path / 'tokenizer.json'} has {tokenizer.get_vocab_size()} tokens; expected "
             f"{config['vocab_size']} as config.json says."
         )
+    if is_baseline_config(config):
+        from textclf.baselines import baseline_from_saved
+
+        return baseline_from_saved(path, config, labels, tokenizer, _read_json(path / "training.json"))
     state = read_state(path / "model.safetensors")
     training = _read_json(path / "training.json")
     network = build_saved_network(config, state, path)

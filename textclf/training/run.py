@@ -143,6 +143,13 @@ def train(
     training starts; `callbacks` receive every training Step.
     """
     cfg = config_from_kwargs(settings, config)
+    from textclf.baselines import get_baseline
+
+    if get_baseline(cfg.model.architecture) is not None:  # scikit-learn baselines: textclf.training.baselines
+        from textclf.training.baselines import train_baseline
+
+        return train_baseline(data, config=cfg, test=test, out=out, callbacks=callbacks, on_data=on_data,
+                              resume=resume)
     if out is not None:
         check_output_dir(out)
     arch, model_config, _ = resolve_model_config(cfg.model)
@@ -251,7 +258,7 @@ def evaluate(model: Model | str | Path, data: str | Path | Dataset, *, text_colu
     """Metrics of a model (or model folder) on a labelled file or Dataset."""
     from textclf.io import load_model
 
-    if not isinstance(model, Model):
+    if isinstance(model, (str, Path)):
         model = load_model(model)
     dataset = data if isinstance(data, Dataset) else read_dataset(
         data, text_column=text_column, label_column=label_column)
