@@ -1,0 +1,324 @@
+"""Prediction over files of any size: rows are streamed in chunks (constant memory), predicted with
+any model that has `labels` and `predict_proba` (textclf.Model, OnnxModel, the baselines) and
+written in input order as CSV or JSON lines with the label and every class probability.
+
+A bad row (invalid JSON, no text field, a text that is not a string, a CSV row with the wrong
+number of fields, bytes that are not UTF-8) is reported with its line number and skipped, or
+stops the run with ``strict=True``. Problems with the whole file (missing, no text column) always
+stop it. Nothing here imports torch: the onnx runtime path stays PyTorch-free.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from textclf.errors import ConfigError, DataError
+
+RUNTIMES = ("torch", "onnx")
+INPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
+OUTPUT_FORMATS = ("csv", "jsonl")
+TEXT_COLUMNS = ("text", "sentence", "review", "content")  # as textclf.data.readers finds them
+MAX_REPORTED = 20  # bad rows kept with their message; the rest are only counted
+
+
+def load_predictor(path: str | Path, *, runtime: str = "torch", threads: int | None = None) -> Any:
+    """A model folder ready to predict: textclf.load_model (torch) or OnnxModel (onnxruntime).
+
+    `threads` caps the runtime's intra-op threads (default: the runtime's own choice).
+    """
+    if runtime == "onnx":
+        from textclf.onnx_runtime import load_onnx_model
+
+        return load_onnx_model(path, threads=threads)
+    if runtime != "torch":
+        raise ConfigError(f"--runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}.")
+    import torch
+
+    from textclf.io import load_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    return load_model(path)
+
+
+@dataclass
+class Row:
+    line: int  # 1-based line of the input where the row starts
+    text: str | None  # None: a bad row, see `error`
+    id: Any = None
+    error: str | None = None
+
+
+@dataclass
+class StreamReport:
+    source: str
+    output: str
+    predicted: int = 0
+    skipped: int = 0
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)  # (line, message), first MAX_REPORTED
+    seconds: float = 0.0
+
+
+class _Source:
+    """An input file (or stdin) opened as bytes, optionally gunzipped; `position` is in file bytes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.name = str(path)
+        if self.name == "-":
+            self.raw, self.size = sys.stdin.buffer, None
+        else:
+            p = Path(path)
+            if not p.is_file():
+                raise DataError(f"No such file: {p}. Check the path given to --file.")
+            self.raw, self.size = p.open("rb"), p.stat().st_size
+        self.stream: IO[bytes] = gzip.GzipFile(fileobj=self.raw) if self.name.endswith(".gz") else self.raw
+
+    @property
+    def position(self) -> int:
+        return self.raw.tell() if self.size is not None else 0
+
+    def close(self) -> None:
+        if self.raw is not sys.stdin.buffer:
+            self.raw.close()
+
+
+def input_format(name: str) -> str:
+    """'.csv', '.tsv', '.jsonl' or '.txt' from a file name (a trailing .gz is ignored; stdin is text)."""
+    if name == "-":
+        return ".txt"
+    stem = name[:-3] if name.lower().endswith(".gz") else name
+    ext = Path(stem).suffix.lower()
+    if ext not in INPUT_FORMATS:
+        raise DataError(
+            f"{name}: cannot stream {ext or 'a file without extension'!r}; expected one of "
+            f"{', '.join(INPUT_FORMATS)} (optionally .gz). Convert it, or predict it without --output."
+        )
+    return ".jsonl" if ext == ".ndjson" else ext
+
+
+def _pick_column(columns: list[str], given: str | None, source: str, kind: str) -> str:
+    if given is not None:
+        found = [c for c in columns if c == given] or [c for c in columns if c.lower() == given.lower()]
+        if not found:
+            raise DataError(f"--{kind}-column {given!r} is not a column of {source}: expected one of {columns}.")
+        return found[0]
+    lowered = {c.lower(): c for c in reversed(columns)}
+    name = next((lowered[c] for c in TEXT_COLUMNS if c in lowered), None)
+    if name is None:
+        raise DataError(f"{source} has columns {columns}; expected a text column (one of "
+                        f"{', '.join(TEXT_COLUMNS)}). Pass --text-column.")
+    return name
+
+
+def _decode_lines(source: _Source) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text or None, error) per line, decoding each line on its own."""
+    for number, raw in enumerate(source.stream, start=1):
+        try:
+            yield number, raw.decode("utf-8").rstrip("\r\n"), None
+        except UnicodeDecodeError as error:
+            yield number, None, f"is not valid UTF-8 (byte {error.start})"
+
+
+def _text_rows(source: _Source) -> Iterator[Row]:
+    for number, line, error in _decode_lines(source):
+        if error is not None:
+            yield Row(number, None, error=error)
+        elif line.strip():
+            yield Row(number, line)
+
+
+def _jsonl_rows(source: _Source, text_column: str | None, id_column: str | None) -> Iterator[Row]:
+    column = text_column
+    for number, line, error in _decode_lines(source):
+        if error is None and not line.strip():
+            continue
+        try:
+            record = json.loads(line) if error is None else None
+        except json.JSONDecodeError as bad:
+            error = f"is not valid JSON ({bad.msg} at column {bad.colno})"
+        if error is None and not isinstance(record, dict):
+            error = f"is a JSON {type(record).__name__}; expected an object with a text field"
+        if error is not None:
+            yield Row(number, None, error=error)
+            continue
+        if column is None:
+            column = _pick_column(list(record), None, source.name, "text")
+        yield _record_row(number, record, column, id_column)
+
+
+def _record_row(number: int, record: dict, column: str, id_column: str | None) -> Row:
+    ident = record.get(id_column) if id_column else None
+    if column not in record:
+        return Row(number, None, ident, f"has no {column!r} field (fields: {list(record)[:8]})")
+    text = record[column]
+    if not isinstance(text, str):
+        return Row(number, None, ident, f"{column!r} is {type(text).__name__} ({text!r:.30}); expected a string")
+    return Row(number, text, ident)
+
+
+def _csv_rows(source: _Source, delimiter: str, text_column: str | None, id_column: str | None) -> Iterator[Row]:
+    csv.field_size_limit(2**31 - 1)  # long texts are normal; the csv module's default is 128 KiB
+    handle = io.TextIOWrapper(source.stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle, delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        column = header.index(_pick_column(header, text_column, source.name, "text"))
+        ident = header.index(_pick_column(header, id_column, source.name, "id")) if id_column else None
+        start = reader.line_num + 1
+        for values in reader:
+            line, start = start, reader.line_num + 1
+            if not values:
+                continue
+            if len(values) != len(header):
+                yield Row(line, None, error=f"has {len(values)} fields; expected {len(header)} as the header")
+            else:
+                yield Row(line, values[column], values[ident] if ident is not None else None)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{source.name} near line {reader.line_num + 1} is not UTF-8 ({error.reason}). "
+                        "Re-save the file as UTF-8.") from None
+    except csv.Error as error:
+        raise DataError(f"{source.name} line {reader.line_num}: {error}. Fix the CSV quoting.") from None
+
+
+def read_rows(source: _Source, *, text_column: str | None = None, id_column: str | None = None) -> Iterator[Row]:
+    """The rows of `source` in order, bad rows included (with `error` set)."""
+    ext = input_format(source.name)
+    if ext in (".csv", ".tsv"):
+        return _csv_rows(source, "\t" if ext == ".tsv" else ",", text_column, id_column)
+    if ext == ".jsonl":
+        return _jsonl_rows(source, text_column, id_column)
+    if text_column or id_column:
+        raise ConfigError(f"{source.name} is plain text (one text per line); --text-column/--id-column "
+                          "apply to CSV and JSON lines only.")
+    return _text_rows(source)
+
+
+class _Writer:
+    """Writes predictions as CSV (line, [id], label, p_<label>...) or JSON lines."""
+
+    def __init__(self, handle: IO[str], fmt: str, labels: list[str], with_id: bool) -> None:
+        self.handle, self.fmt, self.labels, self.with_id = handle, fmt, labels, with_id
+        if fmt == "csv":
+            self.csv = csv.writer(handle, lineterminator="\n")
+            self.csv.writerow(["line", *(["id"] if with_id else []), "label", *(f"p_{x}" for x in labels)])
+
+    def write(self, rows: list[Row], probabilities: Any) -> None:
+        best = probabilities.argmax(axis=1)
+        for row, probs, k in zip(rows, probabilities, best, strict=True):
+            if self.fmt == "csv":
+                ident = [row.id] if self.with_id else []
+                self.csv.writerow([row.line, *ident, self.labels[k], *(f"{p:.6f}" for p in probs)])
+            else:
+                record = {"line": row.line, **({"id": row.id} if self.with_id else {}), "label": self.labels[k],
+                          "probabilities": {x: round(float(p), 6) for x, p in zip(self.labels, probs, strict=True)}}
+                self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def output_format(output: str | Path, given: str | None) -> str:
+    """'csv' or 'jsonl': `given`, else from the output file's extension."""
+    if given is not None:
+        if given not in OUTPUT_FORMATS:
+            raise ConfigError(f"--format {given!r} with --output: expected csv or jsonl.")
+        return given
+    ext = Path(str(output)[:-3] if str(output).endswith(".gz") else output).suffix.lower()
+    fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext)
+    if fmt is None:
+        raise ConfigError(f"--output {output}: cannot tell the format from {ext or 'no extension'!r}; "
+                          "expected .csv or .jsonl, or pass --format csv|jsonl.")
+    return fmt
+
+
+def predict_rows(model: Any, rows: Iterable[Row], write: Callable[[list[Row], Any], None], report: StreamReport,
+                 *, batch_size: int = 256, strict: bool = False, on_chunk: Callable[[int], None] | None = None) -> None:
+    """Predict `rows` in chunks of 8 batches (sorted by length inside the model) and `write` them in order."""
+    chunk: list[Row] = []
+
+    def flush() -> None:
+        if chunk:
+            write(chunk, model.predict_proba([r.text for r in chunk], batch_size=batch_size))
+            report.predicted += len(chunk)
+            if on_chunk is not None:
+                on_chunk(report.predicted)
+            chunk.clear()
+
+    for row in rows:
+        if row.error is not None:
+            if strict:
+                raise DataError(f"{report.source} line {row.line} {row.error}. Fix the row, or drop --strict to "
+                                "skip bad rows.")
+            report.skipped += 1
+            if len(report.bad_rows) < MAX_REPORTED:
+                report.bad_rows.append((row.line, row.error))
+            continue
+        chunk.append(row)
+        if len(chunk) >= 8 * batch_size:
+            flush()
+    flush()
+
+
+def predict_file(model: Any, source: str | Path, output: str | Path, *, fmt: str | None = None,
+                 text_column: str | None = None, id_column: str | None = None, batch_size: int = 256,
+                 strict: bool = False, progress: Callable[[int, int | None, int], None] | None = None) -> StreamReport:
+    """Stream `source` (CSV/TSV/JSONL/text file, .gz too, or '-' for stdin) through `model` into
+    `output` (CSV or JSONL), written atomically. `progress(bytes_read, bytes_total, rows)` is called
+    after each chunk. Returns the counts and the first bad rows."""
+    fmt = output_format(output, fmt)
+    input_format(str(source))
+    output = Path(output)
+    report = StreamReport(str(source), str(output))
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    start = time.perf_counter()
+    opened = _Source(source)
+    packed = output.name.endswith(".gz")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
+            handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+            writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None)
+            rows = read_rows(opened, text_column=text_column, id_column=id_column)
+            on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
+            predict_rows(model, rows, writer.write, report, batch_size=batch_size, strict=strict, on_chunk=on_chunk)
+            handle.flush()
+            handle.detach()
+        os.replace(tmp, output)
+    finally:
+        opened.close()
+        tmp.unlink(missing_ok=True)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+class FileProgress:
+    """A rich progress bar over the bytes of the input (rows are counted too); a `progress` callback
+    for predict_file. Shown on a terminal only."""
+
+    def __init__(self, console: Any, label: str) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                                 TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(),
+                                 console=console, transient=True, disable=not console.is_terminal)
+        self.task = self.progress.add_task(label, total=None, rows=0)
+
+    def __enter__(self) -> FileProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int | None, rows: int) -> None:
+        self.progress.update(self.task, completed=done, total=total, rows=rows)
