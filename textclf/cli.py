@@ -203,6 +203,25 @@ def _read_predict_texts(texts: list[str], file: str | None, text_column: str | N
     return texts
 
 
+def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None, output: Path, **options: Any) -> None:
+    from textclf.errors import ConfigError
+    from textclf.prediction import FileProgress, load_predictor, predict_file
+
+    if texts or file is None:
+        raise ConfigError("--output streams a file: expected --file FILE (or -f - for stdin) and no TEXT arguments.")
+    model = load_predictor(model_dir, runtime=options.pop("runtime"), threads=options.pop("threads"))
+    with FileProgress(err_console, f"predicting {file}") as progress:
+        report = predict_file(model, file, output, fmt=options.pop("output_format"), progress=progress, **options)
+    for line, message in report.bad_rows:
+        err_console.print(f"[yellow]skipped[/] {report.source} line {line} {message}", highlight=False, soft_wrap=True)
+    if report.skipped > len(report.bad_rows):
+        err_console.print(f"... and {report.skipped - len(report.bad_rows):,} more bad rows", highlight=False)
+    rate = report.predicted / report.seconds if report.seconds else 0.0
+    skipped = f"; skipped {report.skipped:,} bad rows (--strict stops at the first)" if report.skipped else ""
+    console.print(f"predicted {report.predicted:,} texts in {report.seconds:.1f} s ({rate:,.0f} texts/s) -> "
+                  f"{report.output}{skipped}", highlight=False)
+
+
 @app.command()
 @handle_errors
 def predict(
@@ -210,18 +229,29 @@ def predict(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/JSONL/Parquet), or - for stdin.")] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per text.")] = 1,
-    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    output_format: Annotated[str | None, typer.Option("--format", help="table, json or csv; with --output: csv or jsonl [from its extension].")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Stream --file (CSV/TSV/JSONL/.txt, .gz too) into this CSV or JSONL file: label and every probability, in input order.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="With --output: copy this input column into the output.")] = None,
+    strict: Annotated[bool, typer.Option(help="With --output: stop at the first bad row instead of skipping it.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 256,
+    runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads [the runtime's default].")] = None,
 ) -> None:
-    """Predict labels (and probabilities) for texts."""
+    """Predict labels (and probabilities) for texts, or stream a large file with --output."""
     from textclf.errors import ConfigError
-    from textclf.io import load_model
+    from textclf.prediction import load_predictor
 
+    if output is not None:
+        return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
+                                id_column=id_column, strict=strict, batch_size=batch_size, runtime=runtime,
+                                threads=threads)
+    output_format = output_format or "table"
     if output_format not in ("table", "json", "csv"):
         raise ConfigError(f"--format {output_format!r}: expected table, json or csv.")
-    loaded = load_model(model_dir)
+    loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
     items = _read_predict_texts(list(texts or []), file, text_column)
-    probabilities = loaded.predict_proba(items)
+    probabilities = loaded.predict_proba(items, batch_size=batch_size)
     k = min(top_k, len(loaded.labels))
     rows = []
     for text, probs in zip(items, probabilities, strict=True):
@@ -287,6 +317,46 @@ def compare(
     # Piped output has no width: give the table room so that each row stays on one line.
     (console if console.is_terminal else Console(width=170, file=console.file)).print(table)
     console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
+    output_format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    out: Annotated[Path | None, typer.Option(help="File to write [MODEL_DIR/model.onnx].")] = None,
+) -> None:
+    """Export a model for runtimes without PyTorch (ONNX, checked against PyTorch)."""
+    from textclf.errors import ConfigError
+
+    if output_format != "onnx":
+        raise ConfigError(f"--format {output_format!r}: expected onnx.")
+    from textclf.export import TOLERANCE, export_onnx
+
+    path = export_onnx(model_dir, out)
+    console.print(f"wrote {path} (dynamic batch and length; probabilities within {TOLERANCE:g} of PyTorch). "
+                  f"Use it with --runtime onnx on predict and serve.", highlight=False)
+
+
+@app.command()
+@handle_errors
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with the model loaded.")] = 1,
+    runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads per worker [cores / workers].")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most texts per request (413 above).")] = 64,
+    max_text_chars: Annotated[int, typer.Option(min=1, help="Longest text in characters (422 above).")] = 20_000,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (413 above).")] = 2_000_000,
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
+    from textclf.serving import Limits
+    from textclf.serving import serve as run_server
+
+    run_server(model_dir, host=host, port=port, workers=workers, runtime=runtime, threads=threads,
+               limits=Limits(max_batch=max_batch, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes))
 
 
 @app.command()
