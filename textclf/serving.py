@@ -1,0 +1,234 @@
+"""The HTTP service: FastAPI over any loaded model (textclf.Model, OnnxModel or a baseline).
+
+    POST /predict  {"texts": ["...", ...]} -> {"predictions": [{"label", "probabilities"}], ...}
+    GET  /health   liveness
+    GET  /metadata labels, architecture, test metrics, library versions, limits
+    GET  /docs     OpenAPI documentation
+
+Limits: a body over `max_body_bytes` or more than `max_batch` texts gives 413, a text over
+`max_text_chars` characters 422; malformed JSON 400; a request of the wrong shape 422. Every error
+is ``{"error": {"type", "message"}}``. Inference runs on one worker thread per process, off the
+event loop, so requests queue instead of oversubscribing the cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StrictStr
+from starlette.exceptions import HTTPException
+
+from textclf.errors import ConfigError
+
+ENVIRONMENT_KEY = "TEXTCLF_SERVE"  # how `textclf serve --workers N` hands its settings to each worker
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 64  # texts per request
+    max_text_chars: int = 20_000  # characters per text
+    max_body_bytes: int = 2_000_000  # bytes per request body
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[StrictStr]
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+def error_response(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes with 413 before the app reads them, whether
+    Content-Length announces them or they arrive chunked."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        message = f"request body is over {self.limit:,} bytes; send fewer or shorter texts per request."
+        response = error_response(413, "body_too_large", message)
+        await response(scope, receive, send)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf (not valid JSON) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def metadata(model: Any, runtime: str, limits: Limits) -> dict[str, Any]:
+    """What GET /metadata returns: labels, architecture, metrics, versions, limits."""
+    from textclf import __version__
+
+    versions = {"textclf": __version__, "python": sys.version.split()[0]}
+    for name in ("torch", "onnxruntime", "tokenizers", "numpy", "sklearn"):
+        if name in sys.modules:
+            versions[name] = getattr(sys.modules[name], "__version__", "?")
+    training = getattr(model, "training", {}) or {}
+    return _finite({
+        "labels": list(model.labels), "architecture": model.config.get("architecture"),
+        "max_length": model.config.get("max_length"), "runtime": runtime,
+        "metrics": training.get("metrics", {}), "trained_with": model.config.get("versions", {}),
+        "versions": versions, "limits": asdict(limits),
+    })
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, error: ServiceError) -> JSONResponse:
+        return error_response(error.status, error.kind, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"type": "", "loc": (), "msg": "invalid request"}
+        if first["type"] == "json_invalid":
+            return error_response(400, "invalid_json", "request body is not valid JSON; expected "
+                                  '{"texts": ["a text", ...]}.')
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        return error_response(422, "invalid_request", f"{where}: {first['msg'].lower()}; expected "
+                              '{"texts": ["a text", ...]}.')
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+        return error_response(error.status_code, "http_error", str(error.detail))
+
+
+def create_app(model: Any, *, runtime: str = "torch", limits: Limits | None = None,
+               threads: int | None = None) -> FastAPI:
+    """The FastAPI app serving `model`: a loaded model, or a model folder loaded with `runtime`
+    ('torch' or 'onnx') and `threads` inference threads."""
+    from textclf import __version__
+    from textclf.prediction import load_predictor
+
+    limits = limits or Limits()
+    for name, value in asdict(limits).items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"serve: {name} is {value!r}; expected a positive integer.")
+    if isinstance(model, str | Path):
+        model = load_predictor(model, runtime=runtime, threads=threads)
+    info = metadata(model, runtime, limits)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textclf-inference")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
+                  description=f"Text classification with a {info['architecture']} model: {', '.join(info['labels'])}.")
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    _install_error_handlers(app)
+    labels = list(model.labels)
+
+    @app.post("/predict", response_model=PredictResponse)
+    async def predict(request: PredictRequest) -> dict[str, Any]:
+        texts = request.texts
+        if not texts:
+            raise ServiceError(422, "empty_batch", 'texts is empty; expected {"texts": ["a text", ...]}.')
+        if len(texts) > limits.max_batch:
+            raise ServiceError(413, "batch_too_large", f"got {len(texts):,} texts; at most {limits.max_batch:,} "
+                               "per request. Split the batch.")
+        long = next((i for i, t in enumerate(texts) if len(t) > limits.max_text_chars), None)
+        if long is not None:
+            raise ServiceError(422, "text_too_long", f"texts.{long} has {len(texts[long]):,} characters; at most "
+                               f"{limits.max_text_chars:,}. Shorten it.")
+        probabilities = await asyncio.get_running_loop().run_in_executor(executor, model.predict_proba, texts)
+        return {"predictions": [
+            {"label": labels[int(row.argmax())], "probabilities": dict(zip(labels, map(float, row), strict=True))}
+            for row in probabilities]}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    async def get_metadata() -> dict[str, Any]:
+        return info
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for uvicorn workers: settings come from the TEXTCLF_SERVE environment variable."""
+    settings = json.loads(os.environ[ENVIRONMENT_KEY])
+    return create_app(settings["model"], runtime=settings["runtime"], limits=Limits(**settings["limits"]),
+                      threads=settings["threads"])
+
+
+def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          runtime: str = "torch", limits: Limits | None = None, threads: int | None = None) -> None:
+    """Run the service with uvicorn. Threads default to the cores divided among the workers."""
+    import uvicorn
+
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected at least 1.")
+    limits = limits or Limits()
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        uvicorn.run(create_app(model_dir, runtime=runtime, limits=limits, threads=threads), host=host, port=port)
+        return
+    create_app(model_dir, runtime=runtime, limits=limits, threads=threads)  # fail here, once, on a bad folder
+    os.environ[ENVIRONMENT_KEY] = json.dumps({"model": str(model_dir), "runtime": runtime, "limits": asdict(limits),
+                                              "threads": threads})
+    uvicorn.run("textclf.serving:app_from_environment", factory=True, host=host, port=port, workers=workers)
