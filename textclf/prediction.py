@@ -86,7 +86,7 @@ class _Source:
 
     @property
     def position(self) -> int:
-        return self.raw.tell() if self.size is not None else 0
+        return self.raw.tell() if self.size is not None and not self.raw.closed else (self.size or 0)
 
     def close(self) -> None:
         if self.raw is not sys.stdin.buffer:
@@ -191,6 +191,8 @@ def _csv_rows(source: _Source, delimiter: str, text_column: str | None, id_colum
                         "Re-save the file as UTF-8.") from None
     except csv.Error as error:
         raise DataError(f"{source.name} line {reader.line_num}: {error}. Fix the CSV quoting.") from None
+    finally:
+        handle.detach()  # the source stays open (and closes once) with its _Source
 
 
 def read_rows(source: _Source, *, text_column: str | None = None, id_column: str | None = None) -> Iterator[Row]:
