@@ -1,0 +1,198 @@
+"""The HTTP service over real HTTP on loopback: endpoints, limits, bad input, concurrent load, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+import textclf
+from tests.conftest import write_corpus
+from textclf.export import export_onnx
+from textclf.serving import Limits, create_app
+
+LIMITS = Limits(max_batch=8, max_text_chars=200, max_body_bytes=4_000)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve")
+    model = textclf.train(write_corpus(root / "train.csv", n_per_class=30), test_size=0.2, architecture="fasttext",
+                          epochs=8, lr=0.05, embedding_dim=16, bigram_buckets=1024, device="cpu")
+    path = model.save(root / "model")
+    export_onnx(path)
+    return path
+
+
+class Server:
+    """uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.socket.close()
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    with Server(create_app(model_dir, limits=LIMITS, threads=1)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=30) as session:
+        yield session
+
+
+def test_health_metadata_and_docs(client, model_dir):
+    assert client.get("/health").json() == {"status": "ok"}
+    meta = client.get("/metadata").json()
+    assert meta["labels"] == ["anger", "fear", "joy"] and meta["architecture"] == "textclf.fasttext.v1"
+    assert meta["runtime"] == "torch" and 0 <= meta["metrics"]["accuracy"] <= 1
+    assert {"textclf", "torch", "tokenizers"} <= set(meta["versions"]) and "torch" in meta["trained_with"]
+    assert meta["limits"] == {"max_batch": 8, "max_text_chars": 200, "max_body_bytes": 4000}
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_predict_labels_and_probabilities(client, model_dir):
+    texts = ["so happy we celebrated", "terrified and scared", ""]
+    response = client.post("/predict", json={"texts": texts})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    model = textclf.load_model(model_dir)
+    assert [p["label"] for p in predictions] == model.predict(texts)
+    got = np.array([[p["probabilities"][x] for x in model.labels] for p in predictions])
+    assert np.allclose(got, model.predict_proba(texts), atol=1e-6)
+
+
+def expect_error(response: httpx.Response, status: int, kind: str, match: str = "") -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == kind and match in error["message"], error
+
+
+def test_limits(client):
+    expect_error(client.post("/predict", json={"texts": ["a"] * 9}), 413, "batch_too_large", "at most 8 per request")
+    expect_error(client.post("/predict", json={"texts": ["ok", "x" * 201]}), 422, "text_too_long",
+                 "texts.1 has 201 characters; at most 200")
+    big = json.dumps({"texts": ["y" * 150] * 30})
+    expect_error(client.post("/predict", content=big, headers={"content-type": "application/json"}), 413,
+                 "body_too_large", "over 4,000 bytes")
+    chunks = (part.encode() for part in [big[i : i + 500] for i in range(0, len(big), 500)])
+    expect_error(client.post("/predict", content=chunks, headers={"content-type": "application/json"}), 413,
+                 "body_too_large")
+    assert client.post("/predict", json={"texts": ["x" * 200] * 8}).status_code == 200  # at the limits
+
+
+@pytest.mark.parametrize(("body", "status", "kind"), [
+    (b'{"texts": ["unterminated"', 400, "invalid_json"),
+    (b"\xff\xfe not utf-8", 400, "invalid_json"),
+    (b"", 422, "invalid_request"),
+    (b'{"texts": "one string"}', 422, "invalid_request"),
+    (b'{"texts": [1, 2]}', 422, "invalid_request"),
+    (b'{"texts": [null]}', 422, "invalid_request"),
+    (b"{}", 422, "invalid_request"),
+    (b'{"texts": ["a"], "extra": 1}', 422, "invalid_request"),
+    (b'["a", "b"]', 422, "invalid_request"),
+    (b'{"texts": []}', 422, "empty_batch"),
+])
+def test_bad_inputs_get_json_errors_never_500(client, body, status, kind):
+    expect_error(client.post("/predict", content=body, headers={"content-type": "application/json"}), status, kind)
+
+
+def test_wrong_method_path_and_content_type(client):
+    expect_error(client.get("/predict"), 405, "http_error")
+    expect_error(client.get("/nothing"), 404, "http_error")
+    response = client.post("/predict", content=b"texts=a", headers={"content-type": "text/plain"})
+    assert response.status_code in (400, 415, 422) and "error" in response.json()
+
+
+def test_concurrent_load_20_clients_50_requests(server, model_dir):
+    expected = dict(zip(["so happy", "scared", "unfair"], textclf.load_model(model_dir).predict(
+        ["so happy", "scared", "unfair"]), strict=True))
+
+    def client_run(seed: int) -> list[str]:
+        problems = []
+        with httpx.Client(base_url=server.url, timeout=60) as session:
+            for i in range(50):
+                text = list(expected)[(seed + i) % 3]
+                response = session.post("/predict", json={"texts": [text]})
+                if response.status_code != 200 or response.json()["predictions"][0]["label"] != expected[text]:
+                    problems.append(f"{response.status_code} {response.text[:80]}")
+        return problems
+
+    with ThreadPoolExecutor(20) as pool:
+        problems = [p for result in pool.map(client_run, range(20)) for p in result]
+    assert problems == []
+
+
+def test_onnx_runtime_app_matches_torch(model_dir):
+    texts = ["so happy we celebrated", "terrified and scared"]
+    with Server(create_app(model_dir, runtime="onnx", threads=1)) as running:
+        response = httpx.post(f"{running.url}/predict", json={"texts": texts}, timeout=30)
+        meta = httpx.get(f"{running.url}/metadata", timeout=30).json()
+    assert response.status_code == 200 and meta["runtime"] == "onnx" and "onnxruntime" in meta["versions"]
+    model = textclf.load_model(model_dir)
+    got = np.array([[p["probabilities"][x] for x in model.labels] for p in response.json()["predictions"]])
+    assert np.abs(got - model.predict_proba(texts)).max() < 1e-4
+
+
+def test_cli_serve_two_onnx_workers_on_loopback(model_dir):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "textclf.cli", "serve", str(model_dir), "--port", str(port), "--workers", "2",
+               "--runtime", "onnx", "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline, response = time.monotonic() + 90, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/predict", json={"texts": ["so happy"]}, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert response is not None and response.status_code == 200, process.poll()
+        assert response.json()["predictions"][0]["label"] in ("anger", "fear", "joy")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in output
+
+
+def test_cli_serve_bad_folder_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from textclf.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "Model folder not found" in result.output
