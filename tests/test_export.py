@@ -119,6 +119,17 @@ def test_non_neural_models_do_not_export(tmp_path):
         export_onnx(Baseline(), tmp_path / "x.onnx")
 
 
+def test_cli_export_of_a_scikit_learn_baseline_is_one_line(tmp_path):
+    import textclf
+
+    folder = textclf.train(write_corpus(tmp_path / "c.csv", n_per_class=20), architecture="tfidf-lr").save(
+        tmp_path / "baseline")
+    result = runner.invoke(app, ["export", str(folder), "--format", "onnx"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "tfidf-lr.v1 model, not a neural network; ONNX export covers the neural architectures only" in result.output
+    assert not (folder / "model.onnx").exists()
+
+
 def test_corrupt_onnx_file_is_a_format_error(trained):
     export_onnx(trained)
     (trained / "model.onnx").write_bytes(b"not a protobuf at all")

@@ -165,6 +165,26 @@ def test_onnx_runtime_app_matches_torch(model_dir):
     assert np.abs(got - model.predict_proba(texts)).max() < 1e-4
 
 
+def test_scikit_learn_baseline_is_served_and_streamed(tmp_path):
+    from typer.testing import CliRunner
+
+    from textclf.cli import app
+
+    model = textclf.train(write_corpus(tmp_path / "c.csv", n_per_class=20), architecture="tfidf-lr")
+    folder = model.save(tmp_path / "baseline")
+    texts = ["so happy we celebrated", "terrified and scared"]
+    with Server(create_app(folder)) as running:
+        response = httpx.post(f"{running.url}/predict", json={"texts": texts}, timeout=30)
+        meta = httpx.get(f"{running.url}/metadata", timeout=30).json()
+    assert response.status_code == 200 and meta["architecture"] == "textclf.tfidf-lr.v1"
+    assert [p["label"] for p in response.json()["predictions"]] == model.predict(texts)
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(folder), "-f", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["label"] for x in out.read_text().splitlines()] == model.predict(texts)
+
+
 def test_cli_serve_two_onnx_workers_on_loopback(model_dir):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

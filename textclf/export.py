@@ -136,7 +136,7 @@ def export_onnx(model: Any, out: str | Path | None = None) -> Path:
         raise ConfigError(
             f"{folder or 'this model'} is a {loaded.config.get('architecture', type(loaded).__name__)} model, "
             "not a neural network; ONNX export covers the neural architectures only. "
-            "Predict or serve it with --runtime torch."
+            "Predict or serve it as it is (the default --runtime torch)."
         )
     if out is None and folder is None:
         raise ConfigError("export_onnx got a Model without a folder; expected out=PATH for the .onnx file.")
