@@ -155,6 +155,9 @@ def train(
                       f"macro-F1 {best.get('val_macro_f1', float('nan')):.4f} (no test data: pass --test or --test-size)")
     console.print(f"trained in {metrics['train_seconds']:.1f} s, {metrics['epochs_run']} epochs "
                   f"(best {metrics['best_epoch']}); model saved to [bold]{out}[/]")
+    from textclf.doctor.report import print_training_findings
+
+    print_training_findings(console, trained.training)
 
 
 @app.command()
@@ -384,6 +387,17 @@ def presets() -> None:
         table.add_row(preset.name, preset.description, preset.reproduces)
     console.print(table)
     console.print("Use one with: textclf train DATA --preset NAME [--vectors ...] [--set section.key=value]")
+
+
+def _register_doctor() -> None:
+    from textclf.doctor.cli import doctor_app
+
+    for command in doctor_app.registered_commands:
+        command.callback = handle_errors(command.callback)
+    app.add_typer(doctor_app, name="doctor")
+
+
+_register_doctor()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from textclf.data.tokenize import (
     truncate,
     vocabulary,
 )
+from textclf.doctor.monitors import StepRecorder
+from textclf.doctor.training import diagnosed_failures, monitor_run, split_overlap
 from textclf.errors import ConfigError
 from textclf.io import check_output_dir, library_versions, write_json
 from textclf.model import Model
@@ -93,6 +95,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
         "truncated_fraction": float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         "median_length": float(np.median(train_lengths)) if len(train_lengths) else 0.0,
         "val_oov_rate": float(np.mean(val_tokens == UNK_ID)) if len(val_tokens) else 0.0,
+        **split_overlap(splits.train, splits.val, splits.test),
     }
     return PreparedData(
         labels=labels, tokenizer=tokenizer, max_length=max_length,
@@ -207,9 +210,11 @@ def train(
         state, best = checkpointer.load(network, optimizer)
         resume_state = (optimizer, state, best)
 
-    result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
-                 frozen_epochs=frozen_epochs, callbacks=callbacks, checkpoint=checkpointer,
-                 resume=resume_state)
+    recorder = StepRecorder()  # per-step loss and gradient norm for the doctor's monitors
+    with diagnosed_failures(prepared, cfg.train, recorder):
+        result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
+                     frozen_epochs=frozen_epochs, callbacks=[*callbacks, recorder], checkpoint=checkpointer,
+                     resume=resume_state)
 
     model_json = {
         "architecture": arch.id,
@@ -230,6 +235,7 @@ def train(
         "train_seconds": result.seconds,
         "device": str(device),
         "versions": library_versions(),
+        **monitor_run(prepared, cfg.train, result.history, recorder),  # findings, linear_baseline, gradients
     }
     model = Model(network, prepared.tokenizer, prepared.labels, model_json, training, device=device)
     metrics: dict[str, Any] = {"validation": result.best_metrics}

@@ -1,0 +1,115 @@
+"""The doctor inside every training run: the facts the monitors need, the linear baseline on the
+run's own split, and the findings stored in training.json ("findings") and printed at the end.
+
+Used by textclf.training.run.train; `textclf doctor run MODEL_DIR` re-reads what it stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textclf.doctor.findings import Finding, findings_to_json
+from textclf.doctor.monitors import RunFacts, StepRecorder, check_gradients, diagnose_training
+from textclf.errors import ConfigError, ModelFormatError, TrainingError
+
+
+def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
+    """How many of `texts` also occur, exactly, in `train_texts` (cheap enough for every run)."""
+    if not texts:
+        return 0
+    seen = set(train_texts)
+    return sum(text in seen for text in texts)
+
+
+def split_overlap(train: Any, val: Any, test: Any | None) -> dict[str, int]:
+    """{"val_in_train", "test_in_train"} for the data summary: rows whose text is also in train."""
+    return {"val_in_train": count_in(train.texts, val.texts),
+            "test_in_train": count_in(train.texts, test.texts if test is not None else None)}
+
+
+def linear_baseline(prepared: Any, seed: int) -> dict:
+    """TF-IDF + logistic regression on the run's training split (at most 10,000 texts), scored on
+    its validation split; the same token ids the network sees."""
+    from textclf.doctor.baseline import split_baseline
+
+    start = time.perf_counter()
+    result = split_baseline(prepared.train.ids, prepared.train.labels, prepared.val.ids, prepared.val.labels,
+                            vocab_size=prepared.tokenizer.get_vocab_size(), num_labels=len(prepared.labels),
+                            seed=seed)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline: dict | None) -> RunFacts:
+    """RunFacts from a PreparedData (textclf.training.run), the train settings and the step record."""
+    num_labels = len(prepared.labels)
+    summary = prepared.summary
+    return RunFacts(
+        labels=list(prepared.labels),
+        train_counts=np.bincount(prepared.train.labels, minlength=num_labels).tolist(),
+        val_counts=np.bincount(prepared.val.labels, minlength=num_labels).tolist(),
+        clip_norm=train_config.clip_norm, lr=train_config.lr, linear_baseline=baseline,
+        test_in_train=summary.get("test_in_train", 0), n_test=summary.get("n_test", 0),
+        val_in_train=summary.get("val_in_train", 0),
+        grad_norms=recorder.grad_norms, step_losses=recorder.losses,
+    )
+
+
+def monitor_run(prepared: Any, train_config: Any, history: list[dict], recorder: StepRecorder) -> dict:
+    """{"findings", "linear_baseline", "gradients"} for training.json, after fit()."""
+    baseline = linear_baseline(prepared, train_config.seed) if train_config.linear_baseline else None
+    findings = diagnose_training(history, run_facts(prepared, train_config, recorder, baseline))
+    return {"findings": findings_to_json(findings), "linear_baseline": baseline, "gradients": recorder.summary()}
+
+
+@contextmanager
+def diagnosed_failures(prepared: Any, train_config: Any, recorder: StepRecorder) -> Iterator[None]:
+    """Re-raise a TrainingError from fit() (a NaN loss) with what the gradient record says."""
+    try:
+        yield
+    except TrainingError as error:
+        facts = run_facts(prepared, train_config, recorder, None)
+        found = check_gradients([], facts)
+        if not found:
+            raise
+        raise TrainingError(f"{error} Doctor: {found[0].title.lower()}: {found[0].evidence}") from error
+
+
+def read_run(model_dir: str | Path) -> tuple[list[Finding], dict[str, Any]]:
+    """The findings a training run stored in MODEL_DIR/training.json, and a summary of the run
+    (best epoch, validation scores, linear baseline) with a one-line description under "line"."""
+    path = Path(model_dir) / "training.json"
+    if not path.is_file():
+        raise ConfigError(f"{model_dir} has no training.json; expected a model folder written by textclf train.")
+    try:
+        training = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFormatError(f"{path} is not valid JSON; expected the training.json textclf train writes.") from None
+    if not isinstance(training, dict) or "findings" not in training:
+        raise ModelFormatError(
+            f"{path} has no findings: the model was trained by a textclf without the doctor's monitors (or by a "
+            "baseline that has none). Train it again to get them."
+        )
+    findings = [Finding.from_dict(item, where=str(path)) for item in training["findings"]]
+    best = (training.get("metrics") or {}).get("validation") or {}
+    base = training.get("linear_baseline") or {}
+    summary = {"best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
+               "val_accuracy": best.get("val_accuracy"), "val_macro_f1": best.get("val_macro_f1"),
+               "linear_baseline": base or None, "gradients": training.get("gradients")}
+    line = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
+            f"{_fmt(summary['val_accuracy'])}, macro-F1 {_fmt(summary['val_macro_f1'])}")
+    if base:
+        line += f" · TF-IDF + LR on the same split: {_fmt(base.get('val_accuracy'))}, {_fmt(base.get('val_macro_f1'))}"
+    summary["line"] = line
+    return findings, summary
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"
