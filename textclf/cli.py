@@ -298,7 +298,7 @@ def compare(
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json, leaderboard.md, report.html and the models.")] = Path("textclf-compare"),
-    set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every model, or NAME:section.key=value for one.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every neural model, or NAME:section.key=value for one model (baselines: only this way).")] = None,
 ) -> None:
     """Compare models on identical splits over several seeds or folds: leaderboard and report.html."""
     from textclf.compare import CompareSettings, RichProgress
@@ -364,13 +364,14 @@ def serve(
 
 @app.command()
 def models() -> None:
-    """List the architectures."""
+    """List the architectures and the scikit-learn baselines."""
+    from textclf.baselines import BASELINES
     from textclf.models import ARCHITECTURES
 
     table = Table()
     for column in ("name", "id", "description"):
         table.add_column(column)
-    for arch in ARCHITECTURES.values():
+    for arch in (*ARCHITECTURES.values(), *BASELINES.values()):
         table.add_row(arch.name, arch.id, arch.description)
     console.print(table)
 

@@ -19,7 +19,6 @@ only once its folder is complete, so a killed run is trained again, never counte
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -33,10 +32,10 @@ import numpy as np
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import kfold_splits, make_splits
 from textclf.errors import ConfigError
+from textclf.evaluation.report import PREDICTIONS
 from textclf.io import write_json
 
 FORMAT = "textclf.compare/1"
-PREDICTIONS = "predictions.json"
 REPORT_FILES = (PREDICTIONS, "metrics.json", "curves.png", "confusion.png")  # not counted in model size
 
 
@@ -44,7 +43,8 @@ REPORT_FILES = (PREDICTIONS, "metrics.json", "curves.png", "confusion.png")  # n
 class CompareSettings:
     """What a comparison runs: the data, the models and how they are split, seeded and configured.
 
-    `overrides` are ``section.key=value`` for every model, or ``NAME:section.key=value`` for one.
+    `overrides` are ``section.key=value`` for every neural model, or ``NAME:section.key=value`` for
+    one model (the only way to set a baseline's settings); `vectors` go to the neural models only.
     `seeds` defaults to 3 unless `folds` is given.
     """
 
@@ -175,7 +175,9 @@ def plan_runs(settings: CompareSettings, splits: list[Split]) -> list[Run]:
     return runs
 
 
-def _overrides_for(settings: CompareSettings, name: str) -> list[str]:
+def _overrides_for(settings: CompareSettings, name: str, *, neural: bool) -> list[str]:
+    """The --set items for model `name`: its own (NAME:...) and, for neural models, the unprefixed ones
+    (epochs, embedding sizes and the like mean nothing to a scikit-learn baseline)."""
     chosen = []
     for item in settings.overrides:
         key = item.partition("=")[0]
@@ -188,7 +190,7 @@ def _overrides_for(settings: CompareSettings, name: str) -> list[str]:
                 )
             if target == name:
                 chosen.append(rest)
-        else:
+        elif neural:
             chosen.append(item)
     return chosen
 
@@ -198,8 +200,9 @@ def run_config(settings: CompareSettings, run: Run) -> Any:
     from textclf.config import resolve_config
     from textclf.presets import get_preset
 
+    baseline = not run.preset and run.name in known_baselines()
     flags: dict[str, Any] = {"train": {"seed": run.seed}, "data": {}}
-    if settings.vectors:
+    if settings.vectors and not baseline:  # word vectors are for the neural models
         flags["vectors"] = settings.vectors
     for key in ("val_size", "text_column", "label_column"):
         if getattr(settings, key) is not None:
@@ -211,7 +214,7 @@ def run_config(settings: CompareSettings, run: Run) -> Any:
         preset = {**get_preset(run.name).values, "preset": run.name}
     else:
         flags["model"] = {"architecture": run.name}
-    return resolve_config(preset=preset, flags=flags, overrides=_overrides_for(settings, run.name))
+    return resolve_config(preset=preset, flags=flags, overrides=_overrides_for(settings, run.name, neural=not baseline))
 
 
 def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
@@ -223,6 +226,12 @@ def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
         config = run_config(settings, run)
         name = config.model.architecture
         if name in baselines:
+            from textclf.baselines import get_baseline, parse_settings
+
+            try:
+                parse_settings(get_baseline(name), config.model.encoder_options())
+            except ConfigError as error:
+                raise ConfigError(f"{run.name}: {error}") from None
             continue
         if name not in ARCHITECTURES:
             raise ConfigError(
@@ -242,48 +251,6 @@ def known_baselines() -> list[str]:
     except ImportError:
         return []
     return list(getattr(baselines, "BASELINES", {}))
-
-
-def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
-    """Recorded runs of an earlier, interrupted compare into `out`; [] for a new folder."""
-    path = out / "results.json"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; expected a folder for the comparison. Choose another --out.")
-    if not path.is_file():
-        if out.is_dir() and any(out.iterdir()):
-            found = sorted(p.name for p in out.iterdir())[:5]
-            raise ConfigError(
-                f"--out {out} already exists and is not a compare folder (it holds {found}, no results.json); "
-                "expected a new or empty folder, or the folder of an interrupted compare. Choose another --out."
-            )
-        return []
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"{path} is not valid JSON; expected a compare's results. Delete {out} to start over.") \
-            from None
-    old, settings = _identity(results.get("settings", {})), _identity(settings)
-    if old != settings:
-        changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
-        first = changed[0]
-        raise ConfigError(
-            f"{path} was written by a different compare ({', '.join(changed)} differ: {first} was "
-            f"{old.get(first)!r}, now {settings.get(first)!r}); expected the same command to resume it. "
-            f"Use another --out, or delete {out} to start over."
-        )
-    return list(results.get("runs", []))
-
-
-def _complete(out: Path, record: dict) -> bool:
-    folder = out / record["folder"]
-    return (folder / "config.json").is_file() and (folder / PREDICTIONS).is_file()
-
-
-def write_results(out: Path, document: dict) -> None:
-    """results.json through a temporary sibling and a rename: never half written."""
-    tmp = out / f".results.json.tmp-{os.getpid()}"
-    write_json(tmp, document)
-    os.replace(tmp, out / "results.json")
 
 
 def folder_stats(folder: Path) -> tuple[int | None, int]:
@@ -360,15 +327,11 @@ def _warm_up() -> None:
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
-def _identity(settings: dict[str, Any]) -> dict[str, Any]:
-    # The data are identified by their fingerprint, so the same files under another path still match.
-    return {k: v for k, v in settings.items() if k not in ("data", "test")}
-
-
 def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProgress | None = None,
             rounds: int = 2000) -> CompareResult:
     """Train every model of `settings` on the shared splits into `out`, skipping runs an interrupted
     compare already finished; then write the leaderboard (leaderboard.md) and report.html."""
+    from textclf.evaluation.report import complete, read_results, write_outputs, write_results
     from textclf.training.run import fingerprint
 
     check_settings(settings)
@@ -381,7 +344,7 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
     validate_configs(settings, runs)
     document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": fingerprint(data, test)},
                 "labels": sorted(set(data.labels)), "runs": []}
-    recorded = {r["folder"]: r for r in read_results(out, document["settings"]) if _complete(out, r)}
+    recorded = {r["folder"]: r for r in read_results(out, document["settings"]) if complete(out / r["folder"])}
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -402,8 +365,6 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             save()
         if progress is not None:
             progress.run_finished(run, recorded[run.id], skipped=run.id in done)
-    from textclf.evaluation.report import write_outputs
-
     board = write_outputs(out, document, splits, rounds=rounds)
     return CompareResult(out, document["runs"], board)
 

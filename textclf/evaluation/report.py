@@ -1,6 +1,7 @@
-"""report.html of a comparison: one self-contained file (figures embedded as base64 PNG, no scripts).
+"""The outputs of a comparison: results.json (written atomically, read back to resume), leaderboard.md
+and report.html, one self-contained file (figures embedded as base64 PNG, no scripts).
 
-Sections: leaderboard, paired tests against the best model, data summary, per-class F1 across
+report.html sections: leaderboard, paired tests against the best model, data summary, per-class F1 across
 models, and for each model its training curves, row-normalised confusion matrix and the test
 examples it got wrong. Every piece of text from the data is HTML-escaped.
 """
@@ -20,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from textclf.errors import ConfigError
 from textclf.evaluation import plots
 from textclf.evaluation.leaderboard import COLUMNS, NOTE, cells
+from textclf.io import write_json
 
+PREDICTIONS = "predictions.json"  # a run folder's test predictions: y_true, y_pred, confidence
 _WORD = re.compile(r"\w+|[^\w\s]")
 MAX_EXAMPLES = 25
 MAX_TEXT = 400
@@ -232,7 +236,6 @@ def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: i
 
     `splits` are the compare's textclf.compare.Split objects (test texts for the examples shown).
     Returns the leaderboard."""
-    from textclf.compare import PREDICTIONS, write_results
     from textclf.evaluation.leaderboard import build_leaderboard, to_markdown
 
     records, labels = document["runs"], document["labels"]
@@ -253,3 +256,50 @@ def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: i
                "test": [len(tokenize(t)) for t in first.test_data.texts]}
     _write_text(out / "report.html", report_html(document, board, predictions, histories, texts, lengths))
     return board
+
+
+def _identity(settings: dict[str, Any]) -> dict[str, Any]:
+    # The data are identified by their fingerprint, so the same files under another path still match.
+    return {k: v for k, v in settings.items() if k not in ("data", "test")}
+
+
+def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
+    """Recorded runs of an earlier, interrupted compare into `out`; [] for a new folder."""
+    path = out / "results.json"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; expected a folder for the comparison. Choose another --out.")
+    if not path.is_file():
+        if out.is_dir() and any(out.iterdir()):
+            found = sorted(p.name for p in out.iterdir())[:5]
+            raise ConfigError(
+                f"--out {out} already exists and is not a compare folder (it holds {found}, no results.json); "
+                "expected a new or empty folder, or the folder of an interrupted compare. Choose another --out."
+            )
+        return []
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not valid JSON; expected a compare's results. Delete {out} to start over.") \
+            from None
+    old, settings = _identity(results.get("settings", {})), _identity(settings)
+    if old != settings:
+        changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
+        first = changed[0]
+        raise ConfigError(
+            f"{path} was written by a different compare ({', '.join(changed)} differ: {first} was "
+            f"{old.get(first)!r}, now {settings.get(first)!r}); expected the same command to resume it. "
+            f"Use another --out, or delete {out} to start over."
+        )
+    return list(results.get("runs", []))
+
+
+def complete(folder: Path) -> bool:
+    """A run folder counts once its model and its predictions.json are written (the last step)."""
+    return (folder / "config.json").is_file() and (folder / PREDICTIONS).is_file()
+
+
+def write_results(out: Path, document: dict) -> None:
+    """results.json through a temporary sibling and a rename: never half written."""
+    tmp = out / f".results.json.tmp-{os.getpid()}"
+    write_json(tmp, document)
+    os.replace(tmp, out / "results.json")
