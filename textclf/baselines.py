@@ -141,10 +141,9 @@ def parse_settings(baseline: Baseline, values: dict[str, Any]) -> _Settings:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"][:1])
         if first["type"] == "extra_forbidden":
-            known = ", ".join(baseline.settings.model_fields) or "none (it has no settings)"
-            raise ConfigError(
-                f"model.{key} is not a setting of the {baseline.name!r} model; expected one of: {known}."
-            ) from None
+            known = f"expected one of: {', '.join(baseline.settings.model_fields)}" \
+                if baseline.settings.model_fields else "it has no settings"
+            raise ConfigError(f"model.{key} is not a setting of the {baseline.name!r} model; {known}.") from None
         raise ConfigError(
             f"model.{key} for {baseline.name!r}: {first['msg'].lower()}, got {first.get('input')!r}."
         ) from None

@@ -88,8 +88,10 @@ def get_architecture(name: str) -> Architecture:
         return ARCHITECTURES[name]
     if name in ARCHITECTURE_IDS:
         return ARCHITECTURE_IDS[name]
+    from textclf.baselines import BASELINES
+
     raise ConfigError(
-        f"Unknown model {name!r}: expected one of {', '.join(ARCHITECTURES)}. "
+        f"Unknown model {name!r}: expected one of {', '.join([*ARCHITECTURES, *BASELINES])}. "
         "Run 'textclf models' to list them."
     )
 
