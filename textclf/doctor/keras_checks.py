@@ -154,9 +154,10 @@ def check_loss(graph: KerasGraph) -> list[Finding]:
         "binary_crossentropy.", where=output.name)]
 
 
-def _paths_to_rnn(graph: KerasGraph, start: KerasLayer) -> list[tuple[KerasLayer, bool]]:
+def _paths_to_rnn(graph: KerasGraph, start: KerasLayer, *, through: bool = False) -> list[tuple[KerasLayer, bool]]:
     """Recurrent layers reached from `start` before the time axis is pooled away, each with whether
-    only mask-preserving layers lie between (True) or a Conv1D/pooling/merge drops the mask (False)."""
+    only mask-preserving layers lie between (True) or a Conv1D/pooling/merge drops the mask (False).
+    `through`: also follow recurrent layers that return sequences (they pass the mask on)."""
     found, queue, seen = [], [(start, True)], set()
     while queue:
         layer, clean = queue.pop(0)
@@ -164,8 +165,11 @@ def _paths_to_rnn(graph: KerasGraph, start: KerasLayer) -> list[tuple[KerasLayer
             if (after.name, clean) in seen or after.kind == "Masking":
                 continue
             seen.add((after.name, clean))
-            if _recurrent(after) is not None:
+            rnn = _recurrent(after)
+            if rnn is not None:
                 found.append((after, clean))
+                if through and rnn.config.get("return_sequences"):
+                    queue.append((after, clean))
             elif after.kind in PASS_THROUGH:
                 queue.append((after, clean))
             elif after.kind in ("Conv1D", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D", "Concatenate",
@@ -203,7 +207,7 @@ def check_cudnn(graph: KerasGraph) -> list[Finding]:
     """Settings that make Keras fall back from the fast cuDNN kernel (several times slower on GPU)."""
     findings = []
     masked = {rnn.name for e in graph.layers if e.kind == "Embedding" and e.config.get("mask_zero")
-              for rnn, clean in _paths_to_rnn(graph, e) if clean}
+              for rnn, clean in _paths_to_rnn(graph, e, through=True) if clean}
     for layer in graph.layers:
         rnn = _recurrent(layer)
         if rnn is None or rnn.kind not in ("LSTM", "GRU"):
