@@ -50,11 +50,23 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def compared(data, tmp_path_factory) -> tuple[Path, object]:
+def vectors(tmp_path_factory) -> Path:
+    """GloVe-format 16-d vectors for the corpus words: the neural models get them, baselines must not."""
+    from tests.conftest import CUES, FILLER
+
+    rng = np.random.default_rng(0)
+    words = [*FILLER, *(w for cues in CUES.values() for w in cues)]
+    path = tmp_path_factory.mktemp("vectors") / "vectors.txt"
+    path.write_text("".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=16))}\n" for w in words))
+    return path
+
+
+@pytest.fixture(scope="module")
+def compared(data, vectors, tmp_path_factory) -> tuple[Path, object]:
     train, test = data
     out = tmp_path_factory.mktemp("compare") / "cmp"
-    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn", "--seeds", 2, "--out", out,
-                    *sets(*FAST))
+    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn,tfidf-lr", "--seeds", 2,
+                    "--vectors", vectors, "--out", out, *sets(*FAST))
     return out, result
 
 
@@ -63,19 +75,23 @@ def test_compare_cli_writes_results_leaderboard_report_and_models(compared):
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     runs = results["runs"]
-    assert [(r["model"], r["seed"]) for r in runs] == [("fasttext", 0), ("fasttext", 1), ("cnn", 0), ("cnn", 1)]
+    assert [(r["model"], r["seed"]) for r in runs] == [("fasttext", 0), ("fasttext", 1), ("cnn", 0), ("cnn", 1),
+                                                       ("tfidf-lr", 0), ("tfidf-lr", 1)]
     for run in runs:
         assert all(run.get(key) is not None for key in RUN_FIELDS if key != "fold"), run
         assert run["n_test"] == 30 and run["parameters"] > 0 and run["size_bytes"] > 0
         folder = out / run["folder"]
-        for name in ("config.json", "model.safetensors", "predictions.json", "curves.png", "confusion.png"):
+        for name in ("config.json", "model.safetensors", "predictions.json"):
             assert (folder / name).is_file(), folder / name
         model = textclf.load_model(folder)
         predictions = json.loads((folder / "predictions.json").read_text())
         assert np.mean(np.array(predictions["y_true"]) == np.array(predictions["y_pred"])) == run["accuracy"]
         assert model.labels == results["labels"] == ["anger", "fear", "joy"]
+    training = json.loads((out / "cnn" / "seed-0" / "training.json").read_text())
+    assert training["vectors"]["dim"] == 16 and training["config"]["train"]["epochs"] == 1
+    assert json.loads((out / "tfidf-lr" / "seed-0" / "training.json").read_text())["vectors"] is None
     board = results["leaderboard"]
-    assert {row["model"] for row in board["rows"]} == {"fasttext", "cnn"}
+    assert {row["model"] for row in board["rows"]} == {"fasttext", "cnn", "tfidf-lr"}
     for row in board["rows"]:
         assert row["accuracy_ci"][0] <= row["accuracy_mean"] <= row["accuracy_ci"][1]
     second = board["rows"][1]
@@ -83,32 +99,42 @@ def test_compare_cli_writes_results_leaderboard_report_and_models(compared):
     markdown = (out / "leaderboard.md").read_text()
     assert markdown.startswith("| model | runs | accuracy | 95% CI | macro-F1 |")
     assert f"| **{board['best']}** | 2 | **" in markdown and "paired bootstrap" in markdown
+    assert len([line for line in markdown.splitlines() if line.startswith("| ")]) == 4
     html = (out / "report.html").read_text()
-    assert 'id="leaderboard"' in html and html.count("data:image/png;base64,") == 6
+    # lengths, per-class F1, a confusion matrix per model; one epoch or one pass draws no curve but says so
+    assert 'id="leaderboard"' in html and html.count("data:image/png;base64,") == 5
+    assert html.count("No training curves (fitted in one pass or one epoch). seed-0: validation accuracy") == 3
     assert "leaderboard" in result.output and "fasttext/seed-1" in result.output and "report:" in result.output
     assert results["data"]["train"]["n"] == 120 and results["data"]["test"]["n"] == 30
 
 
-def test_each_row_agrees_with_textclf_train_alone(compared, data, tmp_path):
+@pytest.mark.parametrize(("model", "flags"), [
+    ("cnn", ["--vectors", "VECTORS", *sets("train.epochs=1", "model.embedding_dim=16", "model.num_filters=8")]),
+    ("tfidf-lr", []),
+])
+def test_each_row_agrees_with_textclf_train_alone(compared, data, vectors, tmp_path, model, flags):
     out, _ = compared
     train, test = data
     alone = tmp_path / "alone"
-    result = invoke("train", train, "--test", test, "--model", "cnn", "--seed", 1, "--out", alone,
-                    *sets("train.epochs=1", "model.embedding_dim=16", "model.num_filters=8"))
+    flags = [str(vectors) if flag == "VECTORS" else flag for flag in flags]
+    result = invoke("train", train, "--test", test, "--model", model, "--seed", 1, "--out", alone, *flags)
     assert result.exit_code == 0, result.output
     metrics = json.loads((alone / "metrics.json").read_text())
-    row = next(r for r in json.loads((out / "results.json").read_text())["runs"] if r["folder"] == "cnn/seed-1")
+    row = next(r for r in json.loads((out / "results.json").read_text())["runs"] if r["folder"] == f"{model}/seed-1")
     assert row["accuracy"] == metrics["accuracy"] and row["macro_f1"] == metrics["macro_f1"]
     assert row["confusion_matrix"] == metrics["confusion_matrix"]
     texts = test.read_text().splitlines()
-    ours, theirs = textclf.load_model(out / "cnn" / "seed-1"), textclf.load_model(alone)
+    ours, theirs = textclf.load_model(out / model / "seed-1"), textclf.load_model(alone)
     assert np.allclose(ours.predict_proba(texts), theirs.predict_proba(texts), atol=1e-6)
 
 
-def test_train_writes_curves_and_confusion_png(compared):
-    out, _ = compared
+def test_train_writes_curves_and_confusion_png(data, tmp_path):
+    train, test = data
+    result = invoke("train", train, "--test", test, "--model", "fasttext", "--out", tmp_path / "m",
+                    *sets("train.epochs=2", "model.embedding_dim=16", "model.bigram_buckets=1024"))
+    assert result.exit_code == 0, result.output
     for name in ("curves.png", "confusion.png"):
-        assert (out / "cnn" / "seed-0" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / "m" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 class Interrupt:
@@ -190,11 +216,11 @@ def test_killed_compare_process_resumes_with_every_run_once(data, tmp_path):
     assert result.output.count("macro-F1 0.") == 3 - len(before)  # one line per run trained now
 
 
-def test_resume_with_other_settings_is_one_clear_error(compared, data):
+def test_resume_with_other_settings_is_one_clear_error(compared, data, vectors):
     out, _ = compared
     train, test = data
-    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn", "--seeds", 3, "--out", out,
-                    *sets(*FAST))
+    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn,tfidf-lr", "--seeds", 3,
+                    "--vectors", vectors, "--out", out, *sets(*FAST))
     assert result.exit_code == 2
     assert "was written by a different compare (seeds differ: seeds was 2, now 3)" in result.output
     assert len(result.output.strip().splitlines()) == 1

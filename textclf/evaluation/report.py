@@ -171,10 +171,14 @@ def model_html(name: str, records: Sequence[Mapping[str, Any]], histories: Mappi
                first_prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str]) -> str:
     """A model's section: training curves, summed row-normalised confusion matrix, its mistakes."""
     parts = [f'<h3 id="model-{escape(name)}">{escape(name)}</h3><div class="figs">']
-    if any(histories.values()):
-        parts.append(_img(plots.curves_png({k: v for k, v in histories.items() if v}, name), f"{name} curves"))
-    else:
-        parts.append('<p class="note">No training curves: this model is not trained by epochs.</p>')
+    curves = {k: v for k, v in histories.items() if len(v) >= 2}
+    if curves:
+        parts.append(_img(plots.curves_png(curves, name), f"{name} curves"))
+    else:  # scikit-learn baselines fit in one pass; a one-epoch run has no curve either
+        scores = [f"{k}: validation accuracy {v[-1]['val_accuracy']:.3f}, macro-F1 {v[-1]['val_macro_f1']:.3f}"
+                  for k, v in histories.items() if v]
+        note = f"No training curves (fitted in one pass or one epoch). {'; '.join(scores)}"
+        parts.append(f'<p class="note">{escape(note)}</p>')
     matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in records], axis=0)
     parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
                       f"{name} confusion matrix"))
