@@ -167,6 +167,8 @@ def test_resume_after_interruption_trains_nothing_twice(data, tmp_path, monkeypa
     partial = out / "fasttext" / "seed-1"
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "config.json").write_text("{}")
+    stale = out / "fasttext" / ".seed-1.tmp-999999"  # a save killed before its rename
+    stale.mkdir()
     trained = []
     real_train = textclf.train
 
@@ -180,7 +182,7 @@ def test_resume_after_interruption_trains_nothing_twice(data, tmp_path, monkeypa
     assert [r["folder"] for r in result.records] == ["fasttext/seed-0", "fasttext/seed-1", "cnn/seed-0",
                                                      "cnn/seed-1"]
     assert result.records[0] == first[0]  # the finished run was kept as it was
-    assert (partial / "model.safetensors").is_file()
+    assert (partial / "model.safetensors").is_file() and not stale.exists()
     trained.clear()
     compare(settings, out, rounds=100)
     assert trained == []

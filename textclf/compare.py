@@ -272,8 +272,10 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
     import textclf
 
     folder = out / run.id
-    if folder.exists():  # left by an interrupted run: it was never recorded, so it never counted
-        shutil.rmtree(folder)
+    # Left by an interrupted run (the folder, or a save's temporary siblings): never recorded, never counted.
+    for stale in [folder, *folder.parent.glob(f".{folder.name}.tmp-*"), *folder.parent.glob(f".{folder.name}.old-*")]:
+        if stale.exists():
+            shutil.rmtree(stale)
     config = run_config(settings, run)
     start = time.perf_counter()
     model = textclf.train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
