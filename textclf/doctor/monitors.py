@@ -81,8 +81,11 @@ def _best(history: list[dict]) -> dict:
 
 
 def _se(p: float, n: int) -> float:
-    """Standard error of an accuracy p measured on n examples."""
-    return math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
+    """Standard error of an accuracy p measured on n examples; p is shrunk towards 1/2 by one success
+    and one failure ((k + 1) / (n + 2)) so that a perfect score on a small split is not noise-free."""
+    n = max(n, 1)
+    p = (p * n + 1) / (n + 2)
+    return math.sqrt(p * (1 - p) / n)
 
 
 def check_validation_split(history: list[dict], facts: RunFacts) -> list[Finding]:
@@ -307,8 +310,12 @@ def diagnose_training(history: list[dict], facts: RunFacts) -> list[Finding]:
     findings: list[Finding] = []
     for monitor in MONITORS:
         findings += monitor(history, facts)
-    if any(f.code == "single_class_validation" for f in findings):
+    codes = {f.code for f in findings}
+    if "single_class_validation" in codes:
         # Scores on a one-class validation split say nothing about the model; only that finding stands.
         findings = [f for f in findings if f.code not in ("no_better_than_majority", "no_signal", "collapse",
                                                           "below_linear_baseline")]
+    elif "no_signal" in codes:
+        # The data carries no signal a linear model finds: the model's symptoms follow from it.
+        findings = [f for f in findings if f.code not in ("collapse", "loss_stuck")]
     return sort_findings(findings)
