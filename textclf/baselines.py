@@ -66,7 +66,7 @@ class NgramSettings(_Settings):
 
 class TfidfLRSettings(NgramSettings):
     sublinear_tf: bool = True
-    C: float = Field(10.0, gt=0)  # inverse L2 regularisation strength
+    C: float = Field(4.0, gt=0)  # inverse L2 regularisation strength
     max_iter: int = Field(1000, ge=1)
 
 
