@@ -39,8 +39,16 @@ def build_tokenizer(texts: Sequence[str], *, min_freq: int = 1, max_vocab: int =
 
 
 def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> list[np.ndarray]:
-    """Token ids of each text, untruncated, as int64 arrays."""
-    return [np.asarray(e.ids, dtype=np.int64) for e in tokenizer.encode_batch(list(texts))]
+    """Token ids of each text, untruncated, as int64 arrays. Printable-ASCII texts take an exact,
+    cheaper path (textclf.data.ascii_encode); the rest go through the tokenizers library."""
+    from textclf.data.ascii_encode import encode_ascii
+
+    texts = list(texts)
+    out = encode_ascii(tokenizer, texts)
+    rest = [i for i, ids in enumerate(out) if ids is None]
+    for i, encoding in zip(rest, tokenizer.encode_batch([texts[i] for i in rest]) if rest else [], strict=True):
+        out[i] = np.asarray(encoding.ids, dtype=np.int64)
+    return out
 
 
 def truncate(ids: list[np.ndarray], max_length: int) -> list[np.ndarray]:
