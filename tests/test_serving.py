@@ -216,3 +216,43 @@ def test_cli_serve_bad_folder_is_one_line(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "Model folder not found" in result.output
+
+
+def test_micro_batcher_merges_concurrent_requests_and_keeps_rows_apart():
+    import asyncio
+
+    from textclf.serving import MicroBatcher
+
+    calls = []
+
+    def predict_proba(texts):
+        calls.append(len(texts))
+        time.sleep(0.05)  # while this runs, the other requests queue up
+        return np.array([[float(len(t))] for t in texts])
+
+    async def main():
+        batcher = MicroBatcher(predict_proba, ThreadPoolExecutor(1))
+        results = await asyncio.gather(*(batcher(["x" * k, "y" * (k + 100)]) for k in range(10)))
+        batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    assert [r[:, 0].tolist() for r in results] == [[k, k + 100] for k in range(10)]
+    assert sum(calls) == 20 and len(calls) < 10
+
+
+def test_micro_batcher_hands_errors_to_every_waiting_request():
+    import asyncio
+
+    from textclf.serving import MicroBatcher
+
+    def broken(texts):
+        raise RuntimeError("boom")
+
+    async def main():
+        batcher = MicroBatcher(broken, ThreadPoolExecutor(1))
+        results = await asyncio.gather(batcher(["a"]), batcher(["b"]), return_exceptions=True)
+        batcher.close()
+        return results
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))

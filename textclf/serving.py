@@ -5,10 +5,13 @@
     GET  /metadata labels, architecture, test metrics, library versions, limits
     GET  /docs     OpenAPI documentation
 
+Inference runs on one worker thread per process, off the event loop: requests that arrive
+while a batch is being predicted are predicted together next (no added delay when idle), so
+concurrent single-text requests share one model call instead of queueing one by one.
+
 Limits: a body over `max_body_bytes` or more than `max_batch` texts gives 413, a text over
 `max_text_chars` characters 422; malformed JSON 400; a request of the wrong shape 422. Every error
-is ``{"error": {"type", "message"}}``. Inference runs on one worker thread per process, off the
-event loop, so requests queue instead of oversubscribing the cores.
+is ``{"error": {"type", "message"}}``.
 """
 
 from __future__ import annotations
@@ -106,6 +109,53 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class MicroBatcher:
+    """Predicts the texts of concurrent requests in one call of `predict_proba` on `executor`.
+
+    Each request waits on a future; a single task takes everything queued (up to `max_texts`
+    texts, whole requests), predicts it on the executor thread and hands each request its rows.
+    """
+
+    def __init__(self, predict_proba: Any, executor: ThreadPoolExecutor, max_texts: int = 256) -> None:
+        self.predict_proba, self.executor, self.max_texts = predict_proba, executor, max_texts
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+
+    async def __call__(self, texts: list[str]) -> Any:
+        if self.task is None:
+            self.queue = asyncio.Queue()
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self.queue.get()]
+            size = len(items[0][0])
+            while not self.queue.empty() and size < self.max_texts:
+                items.append(self.queue.get_nowait())
+                size += len(items[-1][0])
+            texts = [text for batch, _ in items for text in batch]
+            try:
+                probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
+            except Exception as error:  # handed to every waiting request, which reports it
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            start = 0
+            for batch, future in items:
+                if not future.done():
+                    future.set_result(probabilities[start : start + len(batch)])
+                start += len(batch)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
 def _finite(value: Any) -> Any:
     """JSON-safe copy: NaN/inf (not valid JSON) become null."""
     if isinstance(value, float):
@@ -153,6 +203,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, error: HTTPException) -> JSONResponse:
         return error_response(error.status_code, "http_error", str(error.detail))
 
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, error: Exception) -> JSONResponse:
+        return error_response(500, "internal_error", f"prediction failed: {type(error).__name__}: {error}"[:300])
+
 
 def create_app(model: Any, *, runtime: str = "torch", limits: Limits | None = None,
                threads: int | None = None) -> FastAPI:
@@ -169,10 +223,12 @@ def create_app(model: Any, *, runtime: str = "torch", limits: Limits | None = No
         model = load_predictor(model, runtime=runtime, threads=threads)
     info = metadata(model, runtime, limits)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textclf-inference")
+    batcher = MicroBatcher(model.predict_proba, executor, max_texts=max(256, limits.max_batch))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
+        batcher.close()
         executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
@@ -193,7 +249,7 @@ def create_app(model: Any, *, runtime: str = "torch", limits: Limits | None = No
         if long is not None:
             raise ServiceError(422, "text_too_long", f"texts.{long} has {len(texts[long]):,} characters; at most "
                                f"{limits.max_text_chars:,}. Shorten it.")
-        probabilities = await asyncio.get_running_loop().run_in_executor(executor, model.predict_proba, texts)
+        probabilities = await batcher(texts)
         return {"predictions": [
             {"label": labels[int(row.argmax())], "probabilities": dict(zip(labels, map(float, row), strict=True))}
             for row in probabilities]}
