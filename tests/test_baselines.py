@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,9 @@ def test_settings_of_neural_models_are_named_and_ignored(corpora):
         model = textclf.train(train, architecture="tfidf-lr", epochs=3, max_length=20)
     assert model.training["config"]["model"] == {"architecture": "tfidf-lr", **BASELINES["tfidf-lr"].settings()
                                                  .model_dump(mode="json")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # where to run is no model setting: no warning
+        textclf.train(train, architecture="nbsvm", device="cpu", threads=1)
 
 
 def test_settings_change_the_model(corpora):

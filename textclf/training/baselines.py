@@ -44,6 +44,7 @@ from textclf.warnings import TextClfWarning
 _NEURAL_DATA = ("min_freq", "max_vocab", "max_length", "max_length_cap", "max_length_percentile")
 _SHARED_MODEL = ("embedding_dim", "dropout", "hidden_dim", "hidden_activation")
 _USED_TRAIN = ("seed", "class_weights")
+_ENVIRONMENT = ("device", "threads")  # where to run: baselines always run on the CPU, in scikit-learn
 
 
 def log_loss(logits: np.ndarray, y: np.ndarray) -> float:
@@ -149,7 +150,7 @@ def resolve_settings(baseline: Baseline, config: RunConfig, *, resume: bool) -> 
     settings = parse_settings(baseline, {**{key: None for key in shared}, **config.model.encoder_options()})
     used = _USED_TRAIN if baseline.features != "none" else ("seed",)
     ignored = [f"data.{k}" for k in _NEURAL_DATA if k in config.data.model_fields_set]
-    ignored += [f"train.{k}" for k in sorted(config.train.model_fields_set) if k not in used]
+    ignored += [f"train.{k}" for k in sorted(config.train.model_fields_set) if k not in (*used, *_ENVIRONMENT)]
     if ignored:
         warnings.warn(f"{', '.join(ignored)}: not used by the {baseline.name!r} baseline (scikit-learn fits it in "
                       "one pass over whole texts); ignored.", TextClfWarning, stacklevel=4)
