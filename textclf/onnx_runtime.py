@@ -137,6 +137,9 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None) -> OnnxMode
                                f"{config.get('vocab_size')!r} as config.json says.")
     options = onnxruntime.SessionOptions()
     options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: on a shared or busy machine spinning burns the
+    # cores other work (tokenisation, the HTTP server) needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     source = path / ONNX_FILE

@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from textclf.nn.pooling import masked_max
-
 
 class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,8 +29,11 @@ class CNNEncoder(nn.Module):
     def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
         x = embedded.transpose(1, 2)  # (B, E, T)
         pooled = []
+        padding = ~mask[:, None, :]  # (B, 1, T)
         for k, conv in zip(self.kernel_sizes, self.convs, strict=True):
             # Right-pad with zeros so a window starts at every real token, even in short texts.
-            features = F.relu(conv(F.pad(x, (0, k - 1))))  # (B, F, T)
-            pooled.append(masked_max(features.transpose(1, 2), mask))  # (B, F)
+            features = conv(F.pad(x, (0, k - 1)))  # (B, F, T)
+            # max(relu(x)) == relu(max(x)): pooling first applies ReLU to (B, F) only, and an
+            # empty text (every position -inf) pools to relu(-inf) = 0, as masked_max gives.
+            pooled.append(F.relu(features.masked_fill(padding, float("-inf")).amax(dim=2)))  # (B, F)
         return torch.cat(pooled, dim=1)  # (B, F * K)
