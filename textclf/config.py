@@ -69,7 +69,7 @@ class TrainConfig(_Section):
     device: str = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(None, ge=1)
-    linear_baseline: bool = True  # fit TF-IDF + LR on the same split for the doctor (capped at 10,000 texts)
+    linear_baseline: bool = True  # fit TF-IDF + LR on the same split for the doctor (capped at 20,000 texts)
 
     @field_validator("device")
     @classmethod

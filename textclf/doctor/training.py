@@ -35,7 +35,7 @@ def split_overlap(train: Any, val: Any, test: Any | None) -> dict[str, int]:
 
 
 def linear_baseline(prepared: Any, seed: int) -> dict:
-    """TF-IDF + logistic regression on the run's training split (at most 10,000 texts), scored on
+    """TF-IDF + logistic regression on the run's training split (at most 20,000 texts), scored on
     its validation split; the same token ids the network sees."""
     from textclf.doctor.baseline import split_baseline
 
