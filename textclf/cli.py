@@ -353,13 +353,15 @@ def serve(
     max_batch: Annotated[int, typer.Option(min=1, help="Most texts per request (413 above).")] = 64,
     max_text_chars: Annotated[int, typer.Option(min=1, help="Longest text in characters (422 above).")] = 20_000,
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (413 above).")] = 2_000_000,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
     from textclf.serving import Limits
     from textclf.serving import serve as run_server
 
     run_server(model_dir, host=host, port=port, workers=workers, runtime=runtime, threads=threads,
-               limits=Limits(max_batch=max_batch, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes))
+               limits=Limits(max_batch=max_batch, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes),
+               access_log=access_log)
 
 
 @app.command()
