@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--check", choices=("all", "first", "none"), default="all")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "compare_isear")
     parser.add_argument("--fresh", action="store_true", help="delete --out first (a timing run must not resume)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "compare_isear.json", help="summary to write")
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.out, ignore_errors=True)
@@ -78,7 +79,7 @@ def main() -> None:
                                models=tuple(args.models.split(",")), seeds=args.seeds, vectors=vectors)
     from rich.console import Console
 
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=170)
     previous = args.out / "results.json"
     resumed = len(json.loads(previous.read_text())["runs"]) if previous.is_file() else 0  # not trained now
     load_before = os.getloadavg()
@@ -106,7 +107,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.out / "leaderboard.md", RESULTS / "compare_isear_leaderboard.md")
-    path = RESULTS / "compare_isear.json"
+    path = args.json
     path.write_text(json.dumps(summary, indent=2) + "\n")
     if args.check != "none":
         summary["agreement"] = check_agreement(result.records, args.data, vectors, args.check)
