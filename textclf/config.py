@@ -33,6 +33,9 @@ class DataConfig(_Section):
     max_length: int | None = Field(None, ge=1)
     max_length_cap: int = Field(400, ge=1)
     max_length_percentile: float = Field(95.0, gt=0, le=100)
+    # With --vectors: add up to this many of the vectors file's most frequent words that the
+    # training data lacks, so words first seen at prediction time keep their pretrained vector.
+    extend_vocab: int = Field(0, ge=0)
 
 
 class ModelConfig(BaseModel):

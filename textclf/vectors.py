@@ -31,7 +31,7 @@ import numpy as np
 
 from textclf.errors import ConfigError, DataError
 
-__all__ = ["NAMED_VECTORS", "NamedVectors", "Vectors", "load_vectors"]
+__all__ = ["NAMED_VECTORS", "NamedVectors", "Vectors", "load_vectors", "vector_words"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,52 @@ def load_vectors(
     return target.finish(name, file_words, seed)
 
 
+def vector_words(source: str | os.PathLike, limit: int) -> list[str]:
+    """The first `limit` words of a vectors file or name, in file order.
+
+    GloVe, word2vec and fastText files list words by decreasing corpus frequency, so these are
+    the `limit` most frequent words the vectors know. Reading stops as soon as they are found.
+    """
+    collector = _WordCollector(limit)
+    name = os.fspath(source)
+    try:
+        if isinstance(source, str) and source in NAMED_VECTORS:
+            _read_named(source, NAMED_VECTORS[source], collector)
+        else:
+            _read_file(Path(name), name, collector)
+    except _Enough:
+        pass
+    return collector.words
+
+
+class _Enough(Exception):
+    """Raised by _WordCollector to stop a reader early."""
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+class _WordCollector:
+    """A reader target that wants every word and stops the reader after `limit` of them."""
+
+    wanted = _Everything()
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.words: list[str] = []
+
+    def start(self, dim: int) -> None:
+        if self.limit <= 0:
+            raise _Enough
+
+    def add(self, word: bytes, vector: np.ndarray) -> None:
+        self.words.append(word.decode("utf-8", errors="replace"))
+        if len(self.words) >= self.limit:
+            raise _Enough
+
+
 class _Target:
     """The vocabulary being filled: which file words are wanted and the rows found so far."""
 
@@ -163,7 +209,11 @@ class _Target:
 
     def finish(self, source: str, file_words: int, seed: int) -> Vectors:
         found = self.exact_found | self.lower_found
-        vocab_types = len(self.exact)
+        # Words added to the vocabulary from the vectors file itself (count 0) are not the
+        # training data's types: leave them out of the type coverage.
+        seen = np.ones(self.size, dtype=bool) if self.counts is None else self.counts > 0
+        seen[self.specials] = False
+        vocab_types = int(seen.sum()) if self.counts is not None else len(self.exact)
         if not found.any():
             raise DataError(
                 f"none of the {vocab_types:,} vocabulary words is in {source}; check the file "
@@ -183,9 +233,9 @@ class _Target:
             total = self.counts[counted].sum()
             tokens = float(self.counts[found].sum() / total) if total > 0 else 0.0
         coverage = {
-            "types": int(found.sum()) / vocab_types,
+            "types": int((found & seen).sum()) / vocab_types if vocab_types else 0.0,
             "tokens": tokens,
-            "found_types": int(found.sum()),
+            "found_types": int((found & seen).sum()),
             "vocab_types": vocab_types,
             "file_words": file_words,
         }

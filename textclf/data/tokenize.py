@@ -38,6 +38,31 @@ def build_tokenizer(texts: Sequence[str], *, min_freq: int = 1, max_vocab: int =
     return tokenizer
 
 
+def extend_vocabulary(tokenizer: Tokenizer, words: Sequence[str], *, limit: int | None = None) -> Tokenizer:
+    """A copy of `tokenizer` with `words` it lacks appended (ids after the existing ones).
+
+    Only words the pipeline can produce are added: unchanged by the normalizer and one token
+    for the pre-tokenizer (so "New_York" or "Paris" from a cased file are skipped). At most
+    `limit` words are added. Used to keep pretrained vectors for words training never saw.
+    """
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    extended = dict(vocab)
+    added = 0
+    for word in words:
+        if limit is not None and added >= limit:
+            break
+        if word in extended or tokenizer.normalizer.normalize_str(word) != word:
+            continue
+        pieces = tokenizer.pre_tokenizer.pre_tokenize_str(word)
+        if len(pieces) != 1 or pieces[0][0] != word:
+            continue
+        extended[word] = len(extended)
+        added += 1
+    result = _empty_tokenizer()
+    result.model = models.WordLevel(vocab=extended, unk_token=UNK)
+    return result
+
+
 def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> list[np.ndarray]:
     """Token ids of each text, untruncated, as int64 arrays. Printable-ASCII texts take an exact,
     cheaper path (textclf.data.ascii_encode); the rest go through the tokenizers library."""

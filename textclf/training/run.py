@@ -26,6 +26,7 @@ from textclf.data.tokenize import (
     build_tokenizer,
     choose_max_length,
     encode,
+    extend_vocabulary,
     token_counts,
     truncate,
     vocabulary,
@@ -72,12 +73,19 @@ def _encode_labels(data: Dataset, index: dict[str, int]) -> np.ndarray:
     return np.fromiter((index[y] for y in data.labels), dtype=np.int64, count=len(data))
 
 
-def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int) -> PreparedData:
-    """Split, learn the vocabulary on train, encode and truncate every split, summarise."""
+def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int,
+                 extra_words: Sequence[str] = ()) -> PreparedData:
+    """Split, learn the vocabulary on train, encode and truncate every split, summarise.
+
+    `extra_words` (e.g. a vectors file's most frequent words) are appended to the vocabulary.
+    """
     splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
     labels = sorted(set(splits.train.labels))
     index = {label: i for i, label in enumerate(labels)}
     tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
+    trained_vocab = tokenizer.get_vocab_size()
+    if extra_words:
+        tokenizer = extend_vocabulary(tokenizer, extra_words)
     raw_train, raw_val = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
     train_lengths = np.array([len(r) for r in raw_train])
     max_length = config.max_length or choose_max_length(
@@ -91,6 +99,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
         "n_test": len(splits.test) if splits.test is not None else 0,
         "class_counts": dict(zip(labels, np.bincount(train_labels, minlength=len(labels)).tolist(), strict=True)),
         "vocab_size": tokenizer.get_vocab_size(),
+        "vocab_from_vectors": tokenizer.get_vocab_size() - trained_vocab,
         "max_length": max_length,
         "truncated_fraction": float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         "median_length": float(np.median(train_lengths)) if len(train_lengths) else 0.0,
@@ -163,7 +172,17 @@ def train(
     test_source = test if test is not None else cfg.data.test
     test_data = test_source if isinstance(test_source, Dataset) or test_source is None else read_dataset(
         test_source, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
-    prepared = prepare_data(dataset, cfg.data, test=test_data, seed=cfg.train.seed)
+    extra_words: list[str] = []
+    if cfg.data.extend_vocab and not cfg.vectors:
+        raise ConfigError(
+            f"data.extend_vocab={cfg.data.extend_vocab} adds words from the word vectors, but no vectors "
+            "were given. Pass --vectors PATH, or set data.extend_vocab=0."
+        )
+    if cfg.vectors and cfg.data.extend_vocab:
+        from textclf.vectors import vector_words
+
+        extra_words = vector_words(cfg.vectors, cfg.data.extend_vocab)
+    prepared = prepare_data(dataset, cfg.data, test=test_data, seed=cfg.train.seed, extra_words=extra_words)
 
     vectors_info = None
     vectors = None
