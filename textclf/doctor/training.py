@@ -76,7 +76,7 @@ def diagnosed_failures(prepared: Any, train_config: Any, recorder: StepRecorder)
         yield
     except TrainingError as error:
         facts = run_facts(prepared, train_config, recorder, None)
-        found = check_gradients([], facts)
+        found = check_gradients([], facts, min_spikes=1)  # the run failed: any spike is a suspect
         if not found:
             raise
         raise TrainingError(f"{error} Doctor: {found[0].title.lower()}: {found[0].evidence}") from error
