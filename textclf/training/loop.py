@@ -19,7 +19,7 @@ from torch import nn
 
 from textclf.config import TrainConfig
 from textclf.data.batching import bucket_batches, collate
-from textclf.errors import TrainingError
+from textclf.errors import ConfigError, TrainingError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
 from textclf.training.schedule import lr_at
@@ -76,6 +76,15 @@ def resolve_device(device: str) -> torch.device:
             f"--device {device} was asked for but CUDA is not available here. Use --device auto or cpu."
         )
     return torch.device(device)
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """bf16 runs on any CPU (fastest with AVX512-BF16/AMX) but only on GPUs that support it."""
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"--precision bf16 on {device}: this GPU ({torch.cuda.get_device_name(device)}) does not support "
+            "bfloat16; expected an Ampere or newer GPU. Use --precision fp32 (--set train.precision=fp32)."
+        )
 
 
 def autocast(device: torch.device, precision: str):

@@ -38,7 +38,7 @@ from textclf.io import check_output_dir, library_versions, write_json
 from textclf.model import Model
 from textclf.models import build_classifier, resolve_model_config
 from textclf.training.checkpoint import Checkpointer
-from textclf.training.loop import Encoded, Step, fit, resolve_device
+from textclf.training.loop import Encoded, Step, check_precision, fit, resolve_device
 
 
 @dataclass
@@ -198,6 +198,7 @@ def train(
         on_data(prepared.summary)
 
     device = resolve_device(cfg.train.device)
+    check_precision(device, cfg.train.precision)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
