@@ -63,6 +63,7 @@ PRESETS: dict[str, Preset] = {
             {
                 "model": {"architecture": "cnn-lstm", "kernel_sizes": [2, 3, 6], "num_filters": 100,
                           "pool_size": 2, "conv_dropout": 0.6, "branch_per_kernel": True, "rnn_dim": 80,
+                          "pooling": "last",
                           "dropout": 0.6, "hidden_dim": 270, "hidden_activation": "relu"},
             },
         ),

@@ -63,3 +63,15 @@ def test_unknown_preset_raises_our_error():
         r"imdb-lstm\. Run 'textclf presets' to list them\.$",
     ):
         get_preset("kim-cnn")
+
+
+def test_python_train_applies_a_preset_under_explicit_settings(tmp_path):
+    """textclf.train(..., preset=NAME) uses the preset's values, and keyword arguments override them."""
+    import textclf
+    from tests.conftest import write_corpus
+
+    data = write_corpus(tmp_path / "train.csv", n_per_class=10)
+    model = textclf.train(data, preset="kim-cnn-2-6", epochs=1, dropout=0.3, linear_baseline=False)
+    settings = model.config["model"]
+    assert list(settings["kernel_sizes"]) == [2, 6] and settings["hidden_dim"] == 270
+    assert settings["dropout"] == 0.3 and model.training["config"]["preset"] == "kim-cnn-2-6"

@@ -76,6 +76,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "transformer", "textclf.transformer.v1", TransformerConfig, TransformerEncoder,
             "Small pre-norm Transformer trained from scratch, masked mean pooling",
             defaults={"dropout": 0.1, "embedding_dim": 128},
+            train_defaults={"lr": 1e-3},  # ISEAR, 3 seeds: 0.548 against 0.530 at 2e-3
         ),
     )
 }

@@ -33,7 +33,8 @@ class CNNRNNConfig(BaseModel):
     num_layers: int = Field(1, ge=1)
     bidirectional: bool = False
     rnn_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between recurrent layers")
-    pooling: Literal["last", "max", "mean", "attention"] = "last"
+    # max over time, as for the recurrent encoders (ISEAR, 3 seeds: 0.566 against 0.530 for last)
+    pooling: Literal["last", "max", "mean", "attention"] = "max"
 
 
 def pooled_lengths(lengths: torch.Tensor, pool_size: int) -> torch.Tensor:

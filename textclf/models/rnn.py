@@ -20,9 +20,13 @@ Pooling = Literal["last", "max", "mean", "attention"]
 
 
 def _rnn_config(name: str, *, backward: bool) -> type[BaseModel]:
-    """The RNN config class; bilstm/bigru differ from lstm/gru in the bidirectional and pooling
-    defaults: max-pooling the states of both directions over the text beats reading the two
-    final states (ISEAR, GloVe 50d, data.extend_vocab=30000, 3 seeds: 0.586 against 0.574)."""
+    """The RNN config class; bilstm/bigru differ from lstm/gru only in the bidirectional default.
+
+    Pooling defaults to max over the states of the whole text: on ISEAR (GloVe 50d, 3 seeds) it
+    beats reading the final state, 0.573 against 0.523 for lstm and 0.575 against 0.552 for gru,
+    and a unidirectional last state leans towards one class (27 % of test predictions). The
+    presets that reproduce last-state Keras models say pooling: last.
+    """
 
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,7 +35,7 @@ def _rnn_config(name: str, *, backward: bool) -> type[BaseModel]:
         num_layers: int = Field(1, ge=1)
         bidirectional: bool = Field(backward, description="add a backward direction")
         rnn_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between recurrent layers")
-        pooling: Pooling = Field("max" if backward else "last", description="last state, or masked max/mean/attention")
+        pooling: Pooling = Field("max", description="masked max over time, or last state, mean, attention")
         cells: tuple[Cell, ...] = Field((), description="per-layer cell types; default: the architecture's")
         rnn_dims: tuple[int, ...] = Field((), description="per-layer sizes; default: rnn_dim for every layer")
 

@@ -134,6 +134,11 @@ def config_from_kwargs(settings: dict[str, Any], base: RunConfig | dict | None =
             continue
         section = next((name for name, fields in _SECTIONS.items() if key in fields), "model")
         values.setdefault(section, {})[key] = value
+    if values.get("preset"):  # a preset sits under everything given explicitly, as on the command line
+        from textclf.config import merge
+        from textclf.presets import get_preset
+
+        values = merge(get_preset(values["preset"]).values, values)
     return build_config(values, where="train()")
 
 
