@@ -34,6 +34,8 @@ RUNS = {
          {"architecture": "fasttext", "epochs": 5, "batch_size": 128, "lr": 0.01, "embedding_dim": 50, "dropout": 0.5}),
         ("cnn + glove50", "imdb_train.csv.gz", "imdb_test.csv.gz",
          {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "batch_size": 64}),
+        ("cnn + glove50, length 1000", "imdb_train.csv.gz", "imdb_test.csv.gz",
+         {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "batch_size": 64, "max_length_cap": 1000}),
     ],
 }
 
