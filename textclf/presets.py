@@ -87,7 +87,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "imdb-lstm",
             "LSTM 128 over 128-d embeddings trained from scratch, dropout 0.2; vocabulary 4,000, texts "
-            "cut to 400 tokens, 10 epochs, batch 32, bf16 autocast (about 1.6x faster on CPU; "
+            "cut to 400 tokens, 10 epochs, batch 32, bf16 autocast (1.45x faster per epoch on CPU; "
             "--set train.precision=fp32 on GPUs without bfloat16).",
             "The Keras IMDb example: Embedding(4000, 128) -> LSTM(128, dropout=0.2) -> Dense, "
             "pad_sequences(maxlen=400), batch 32, 10 epochs; minus the LSTM reading the padding.",

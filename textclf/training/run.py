@@ -18,7 +18,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from textclf.config import DataConfig, RunConfig, TrainConfig, build_config
+from textclf.config import DataConfig, RunConfig, TrainConfig, build_config, merge
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import make_splits
 from textclf.data.tokenize import (
@@ -37,6 +37,7 @@ from textclf.errors import ConfigError
 from textclf.io import check_output_dir, library_versions, write_json
 from textclf.model import Model
 from textclf.models import build_classifier, resolve_model_config
+from textclf.presets import get_preset
 from textclf.training.checkpoint import Checkpointer
 from textclf.training.loop import Encoded, Step, check_precision, fit, resolve_device
 
@@ -135,9 +136,6 @@ def config_from_kwargs(settings: dict[str, Any], base: RunConfig | dict | None =
         section = next((name for name, fields in _SECTIONS.items() if key in fields), "model")
         values.setdefault(section, {})[key] = value
     if values.get("preset"):  # a preset sits under everything given explicitly, as on the command line
-        from textclf.config import merge
-        from textclf.presets import get_preset
-
         values = merge(get_preset(values["preset"]).values, values)
     return build_config(values, where="train()")
 
