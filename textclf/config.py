@@ -44,6 +44,7 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     architecture: str = "cnn"
+    # With --vectors the vectors' size, unless set: a larger value appends trainable dimensions.
     embedding_dim: int = Field(100, ge=1)
     dropout: float = Field(0.5, ge=0, lt=1)
     hidden_dim: int = Field(0, ge=0)

@@ -31,7 +31,7 @@ import numpy as np
 
 from textclf.errors import ConfigError, DataError
 
-__all__ = ["NAMED_VECTORS", "NamedVectors", "Vectors", "load_vectors", "vector_words"]
+__all__ = ["NAMED_VECTORS", "NamedVectors", "Vectors", "load_vectors", "vector_words", "widen"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,23 @@ def load_vectors(
     else:
         file_words = _read_file(Path(name), name, target)
     return target.finish(name, file_words, seed)
+
+
+def widen(vectors: Vectors, dim: int, *, seed: int = 0) -> Vectors:
+    """`vectors` with `dim - vectors.dim` dimensions appended, drawn from N(0, sigma) (sigma the std
+    of the found rows; the pad row stays zero). Trained with the rest of the embedding, they learn
+    what the pretrained dimensions lack, e.g. word-specific cues of the task."""
+    if dim < vectors.dim:
+        raise ValueError(f"cannot widen {vectors.dim}-d vectors to {dim} dimensions")
+    if dim == vectors.dim:
+        return vectors
+    rng = np.random.default_rng([seed, dim])
+    sigma = float(vectors.matrix[vectors.found].std())
+    extra = rng.standard_normal((vectors.matrix.shape[0], dim - vectors.dim), np.float32) * sigma
+    if not vectors.matrix[0].any():  # the zero pad row stays zero
+        extra[0] = 0.0
+    matrix = np.concatenate([vectors.matrix, extra], axis=1)
+    return Vectors(matrix, vectors.found, vectors.source, dim, vectors.coverage)
 
 
 def vector_words(source: str | os.PathLike, limit: int) -> list[str]:

@@ -116,6 +116,23 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     )
 
 
+def widen_vectors(vectors, embedding_dim: int, config: TrainConfig):
+    """Pretrained vectors in the first dimensions of a wider embedding, the rest trained from random."""
+    from textclf.vectors import widen
+
+    if embedding_dim < vectors.dim:
+        raise ConfigError(
+            f"model.embedding_dim={embedding_dim} is smaller than the {vectors.dim}-d vectors of "
+            f"{vectors.source}; expected at least {vectors.dim}. Leave embedding_dim unset to use the vectors' size."
+        )
+    if embedding_dim > vectors.dim and config.freeze_embeddings:
+        raise ConfigError(
+            f"model.embedding_dim={embedding_dim} adds {embedding_dim - vectors.dim} dimensions to the "
+            f"{vectors.dim}-d vectors, but --freeze-embeddings would keep them random. Drop one of the two."
+        )
+    return widen(vectors, embedding_dim, seed=config.seed)
+
+
 def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
     """'balanced' weights n / (C * count_c), as scikit-learn computes them."""
     counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
@@ -194,8 +211,11 @@ def train(
 
         vectors = load_vectors(cfg.vectors, vocabulary(prepared.tokenizer), counts=prepared.counts,
                                seed=cfg.train.seed)
-        model_config = model_config.model_copy(update={"embedding_dim": vectors.dim})
         vectors_info = {"source": str(cfg.vectors), "dim": vectors.dim, "coverage": vectors.coverage}
+        if "embedding_dim" in cfg.model.model_fields_set:  # explicit: append trainable dimensions
+            vectors = widen_vectors(vectors, cfg.model.embedding_dim, cfg.train)
+        model_config = model_config.model_copy(update={"embedding_dim": vectors.dim})
+        vectors_info["added_dims"] = vectors.dim - vectors_info["dim"]
         prepared.summary["vectors_coverage"] = vectors.coverage
     if on_data is not None:
         on_data(prepared.summary)
