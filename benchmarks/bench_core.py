@@ -27,6 +27,9 @@ RUNS = {
     "isear": [
         ("cnn + glove50", "isear_train.csv", "isear_test.csv",
          {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz"}),
+        ("cnn + glove50 + 100 trained dims, kernels 1-5 x 200, extend_vocab", "isear_train.csv", "isear_test.csv",
+         {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "embedding_dim": 150, "extend_vocab": 100_000,
+          "kernel_sizes": [1, 2, 3, 4, 5], "num_filters": 200}),
         ("fasttext", "isear_train.csv", "isear_test.csv", {"architecture": "fasttext"}),
     ],
     "imdb": [
@@ -36,6 +39,9 @@ RUNS = {
          {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "batch_size": 64}),
         ("cnn + glove50, length 1000", "imdb_train.csv.gz", "imdb_test.csv.gz",
          {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "batch_size": 64, "max_length_cap": 1000}),
+        ("cnn + glove50 + 50 trained dims, length 1000", "imdb_train.csv.gz", "imdb_test.csv.gz",
+         {"architecture": "cnn", "vectors": "glove.6B.50d.txt.gz", "embedding_dim": 100, "batch_size": 64,
+          "max_length_cap": 1000}),
     ],
 }
 
