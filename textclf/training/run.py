@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from textclf.models import build_classifier, resolve_model_config
 from textclf.presets import get_preset
 from textclf.training.checkpoint import Checkpointer
 from textclf.training.loop import Encoded, Step, check_precision, fit, resolve_device
+
+if TYPE_CHECKING:
+    from textclf.vectors import Vectors
 
 
 @dataclass
@@ -116,7 +119,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     )
 
 
-def widen_vectors(vectors, embedding_dim: int, config: TrainConfig):
+def widen_vectors(vectors: Vectors, embedding_dim: int, config: TrainConfig) -> Vectors:
     """Pretrained vectors in the first dimensions of a wider embedding, the rest trained from random."""
     from textclf.vectors import widen
 
@@ -211,11 +214,12 @@ def train(
 
         vectors = load_vectors(cfg.vectors, vocabulary(prepared.tokenizer), counts=prepared.counts,
                                seed=cfg.train.seed)
-        vectors_info = {"source": str(cfg.vectors), "dim": vectors.dim, "coverage": vectors.coverage}
+        file_dim = vectors.dim
         if "embedding_dim" in cfg.model.model_fields_set:  # explicit: append trainable dimensions
             vectors = widen_vectors(vectors, cfg.model.embedding_dim, cfg.train)
         model_config = model_config.model_copy(update={"embedding_dim": vectors.dim})
-        vectors_info["added_dims"] = vectors.dim - vectors_info["dim"]
+        vectors_info = {"source": str(cfg.vectors), "dim": file_dim, "added_dims": vectors.dim - file_dim,
+                        "coverage": vectors.coverage}
         prepared.summary["vectors_coverage"] = vectors.coverage
     if on_data is not None:
         on_data(prepared.summary)
