@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+FUSED_DEVICES = ("cpu", "cuda")
+
 
 class OptimizerSet:
     """Several optimizers stepped together. `param_groups` lists every group, so the schedule sets
@@ -54,7 +56,12 @@ def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> Optim
         else:
             decay.append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizers: list[torch.optim.Optimizer] = [torch.optim.AdamW(groups, lr=lr, foreach=True)]
+    # The fused kernel updates every tensor in one pass: on the imdb-lstm parameters an AdamW step
+    # takes 0.4-0.5 ms fused against 1.4-4 ms with foreach on a 2-core CPU.
+    fused = all(p.device.type in FUSED_DEVICES for group in groups for p in group["params"])
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.AdamW(groups, lr=lr, fused=True) if fused else torch.optim.AdamW(groups, lr=lr, foreach=True)
+    ]
     if sparse_params:
         optimizers.append(torch.optim.SparseAdam(sparse_params, lr=lr))
     return OptimizerSet(optimizers)
