@@ -53,6 +53,7 @@ class Step:
     is_best: bool = False
     train_loss: float | None = None  # mean training loss of the epoch, with `metrics`
     train_accuracy: float | None = None  # running training accuracy of the epoch (dropout on), with `metrics`
+    epoch_train_seconds: float | None = None  # the epoch's optimizer steps alone (no validation), with `metrics`
 
 
 @dataclass
@@ -153,6 +154,7 @@ def train_steps(
         model.train()
         losses = []
         correct = seen = 0
+        epoch_start = time.perf_counter()
         for index in bucket_batches(lengths, config.batch_size, rng=rng):
             batch = collate(train.ids, index, train.labels).to(device)
             lr = lr_at(state.step, total, base_lr=config.lr, warmup_steps=warmup, schedule=config.schedule)
@@ -175,6 +177,7 @@ def train_steps(
             correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
             seen += len(batch.labels)
             yield Step(epoch, state.step, total, losses[-1], lr, grad_norm, time.perf_counter() - start)
+        epoch_train_seconds = time.perf_counter() - epoch_start
         metrics = evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
         is_best = metrics["macro_f1"] > state.best_score
         state.epoch = epoch + 1
@@ -182,7 +185,7 @@ def train_steps(
             epoch, state.step, total, losses[-1] if losses else float("nan"), lr, grad_norm,
             time.perf_counter() - start, metrics=metrics, is_best=is_best,
             train_loss=float(np.mean(losses)) if losses else float("nan"),
-            train_accuracy=correct / seen if seen else float("nan"),
+            train_accuracy=correct / seen if seen else float("nan"), epoch_train_seconds=epoch_train_seconds,
         )
 
 
@@ -247,6 +250,7 @@ def fit(
                               "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
                               "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
                               "grad_norm": step.grad_norm, "seconds": step.seconds,
+                              "epoch_train_seconds": step.epoch_train_seconds,
                               "val_predicted_counts": step.metrics["predicted_counts"]})
         if step.is_best:
             state.best_score, state.best_epoch, state.bad_epochs = step.metrics["macro_f1"], step.epoch, 0
