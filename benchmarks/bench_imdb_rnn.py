@@ -8,7 +8,8 @@ Parts (speed, preset and bilstm by default):
 * speed: --rounds rounds of one training epoch each of benchmarks/keras_imdb_lstm.py (run by
   --keras-python, an interpreter with TensorFlow; default $TEXTCLF_KERAS_PYTHON), textclf's
   imdb-lstm in fp32 and the preset as it is (bf16), all at batch 32 on the exact same token ids
-  (vocabulary 4,000, 400 tokens); medians of the per-round times and ratios;
+  (vocabulary 4,000, 400 tokens), and the fused LSTM kernel alone on that epoch's batch shapes
+  (what a step cannot go under); medians of the per-round times and ratios;
 * preset: the imdb-lstm preset as it is (10 epochs, early stopping), test accuracy and total seconds;
 * bilstm: the bilstm defaults with GloVe 6B 50d (--vectors glove-6b-50d), plus --bilstm-set overrides;
 * keras / same-batch: longer single runs of Keras (--keras-epochs) and textclf fp32 (2 epochs).
@@ -36,6 +37,7 @@ import torch
 
 import textclf
 from textclf.config import resolve_config
+from textclf.data.batching import bucket_batches
 from textclf.data.readers import read_dataset
 from textclf.data.tokenize import encode, truncate
 from textclf.presets import PRESETS
@@ -76,8 +78,28 @@ def run_textclf(name: str, data: Path, overrides: list[str], *, preset: str | No
     return result
 
 
-def keras_arrays(data: Path, path: Path) -> None:
-    """The token ids the imdb-lstm preset trains on (its training split) and the test ids, as flat arrays."""
+def kernel_epoch_seconds(lengths: np.ndarray, *, batch_size: int = 32, every: int = 4) -> float:
+    """Seconds the fused LSTM kernel alone (nn.LSTM 128 -> 128, forward + backward, bf16 autocast)
+    takes for one imdb-lstm epoch: the epoch's own length-bucketed batch shapes, every `every`-th
+    batch timed and the sum scaled to all batches. Nothing else of a training step is in it."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(128, 128, batch_first=True)
+    batches = bucket_batches(lengths, batch_size, rng=np.random.default_rng([0, 0]))
+    sampled = batches[::every]
+    total = 0.0
+    for i, index in enumerate([sampled[0], *sampled]):  # the first one again, untimed, as a warm-up
+        x = torch.randn(len(index), int(lengths[index].max()), 128, requires_grad=True)
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = lstm(x)
+        out.float().sum().backward()
+        total += (time.perf_counter() - start) if i else 0.0
+    return total * len(batches) / len(sampled)
+
+
+def keras_arrays(data: Path, path: Path) -> np.ndarray:
+    """The token ids the imdb-lstm preset trains on (its training split) and the test ids, as flat
+    arrays; returns the training lengths."""
     config = resolve_config(preset=PRESETS["imdb-lstm"].values)
     prepared = prepare_data(read_dataset(data / "imdb_train.csv.gz"), config.data,
                             test=read_dataset(data / "imdb_test.csv.gz"), seed=config.train.seed)
@@ -91,6 +113,7 @@ def keras_arrays(data: Path, path: Path) -> None:
     arrays["test_labels"] = np.array([index[y] for y in prepared.test.labels], dtype=np.int32)
     np.savez(path, **arrays, max_length=prepared.max_length, vocab_size=prepared.tokenizer.get_vocab_size(),
              num_labels=len(prepared.labels))
+    return prepared.train.lengths
 
 
 def run_keras(python: str, arrays: Path, epochs: int, threads: int) -> dict:
@@ -131,7 +154,7 @@ def main() -> None:
         rounds = []
         with tempfile.TemporaryDirectory() as tmp:
             arrays = Path(tmp) / "ids.npz"
-            keras_arrays(args.data, arrays)
+            lengths = keras_arrays(args.data, arrays)
             for r in range(args.rounds):
                 keras = run_keras(args.keras_python, arrays, 1, torch.get_num_threads())
                 fp32 = run_textclf("imdb-lstm, batch 32, fp32, 1 epoch", args.data,
@@ -143,15 +166,21 @@ def main() -> None:
                                "bf16_seconds": bf16["epoch_train_seconds"][0],
                                "fp32_seconds_with_validation": fp32["epoch_seconds"][0],
                                "bf16_seconds_with_validation": bf16["epoch_seconds"][0],
+                               "kernel_seconds": kernel_epoch_seconds(lengths),
                                "keras": keras, "loadavg": os.getloadavg()})
+                rounds[-1]["target_5x_seconds"] = rounds[-1]["keras_seconds"] / 5
+                rounds[-1]["kernel_share"] = rounds[-1]["kernel_seconds"] / rounds[-1]["bf16_seconds"]
                 rounds[-1]["fp32_speedup"] = rounds[-1]["keras_seconds"] / rounds[-1]["fp32_seconds"]
                 rounds[-1]["bf16_speedup"] = rounds[-1]["keras_seconds"] / rounds[-1]["bf16_seconds"]
                 print(f"round {r + 1}: keras {rounds[-1]['keras_seconds']:.1f} s, textclf fp32 "
                       f"{rounds[-1]['fp32_seconds']:.1f} s ({rounds[-1]['fp32_speedup']:.2f}x), bf16 "
-                      f"{rounds[-1]['bf16_seconds']:.1f} s ({rounds[-1]['bf16_speedup']:.2f}x)", flush=True)
+                      f"{rounds[-1]['bf16_seconds']:.1f} s ({rounds[-1]['bf16_speedup']:.2f}x); the fused LSTM "
+                      f"kernel alone {rounds[-1]['kernel_seconds']:.1f} s ({rounds[-1]['kernel_share']:.0%} of bf16), "
+                      f"5x would be {rounds[-1]['target_5x_seconds']:.1f} s", flush=True)
         summary["speed"] = {"rounds": rounds, **{f"median_{k}": statistics.median(x[k] for x in rounds) for k in (
             "keras_seconds", "fp32_seconds", "bf16_seconds", "fp32_speedup", "bf16_speedup",
-            "fp32_seconds_with_validation", "bf16_seconds_with_validation")}}
+            "fp32_seconds_with_validation", "bf16_seconds_with_validation", "kernel_seconds", "kernel_share",
+            "target_5x_seconds")}}
         save()
     if "keras" in args.parts:
         if not args.keras_python:
@@ -179,7 +208,8 @@ def main() -> None:
               f"textclf fp32 {sp['median_fp32_seconds']:.1f} ({sp['median_fp32_speedup']:.2f}x), "
               f"textclf preset bf16 {sp['median_bf16_seconds']:.1f} ({sp['median_bf16_speedup']:.2f}x); "
               f"textclf with its validation pass: fp32 {sp['median_fp32_seconds_with_validation']:.1f}, "
-              f"bf16 {sp['median_bf16_seconds_with_validation']:.1f}")
+              f"bf16 {sp['median_bf16_seconds_with_validation']:.1f}; fused LSTM kernel alone "
+              f"{sp['median_kernel_seconds']:.1f} against {sp['median_target_5x_seconds']:.1f} for 5x")
     keras = summary.get("keras")
     print("\n| run | batch | test accuracy | s / epoch (median) | train s | vs keras per epoch |")
     print("|---|---|---|---|---|---|")
