@@ -333,3 +333,13 @@ def test_isear_fixed_split_accuracy(name):
 
     model = textclf.train(shared_file("isear_train.csv"), test=shared_file("isear_test.csv"), architecture=name)
     assert model.training["metrics"]["accuracy"] >= 0.59  # measured 0.600 (tfidf-lr), 0.610 (nbsvm), seed 0
+
+
+def test_baseline_history_has_the_keys_of_a_neural_history(corpora, saved):
+    train, _ = corpora
+    neural = textclf.train(train, architecture="fasttext", epochs=1, embedding_dim=8, seed=1)
+    for name, folder in saved.items():
+        history = json.loads((folder / "training.json").read_text())["history"]
+        assert set(history[0]) == set(neural.training["history"][0]), name
+        assert 0 < history[0]["epoch_train_seconds"] == history[0]["seconds"]
+        assert 0 <= history[0]["train_accuracy"] <= 1

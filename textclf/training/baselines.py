@@ -192,16 +192,20 @@ def _history_entry(model: BaselineModel, train_logits: np.ndarray, y_train: np.n
     val_logits = model.logits(val_texts)
     predicted = val_logits.argmax(axis=1)
     metrics = classification_metrics(y_val, predicted, num_labels=len(model.labels))
-    return {"epoch": 1, "train_loss": log_loss(train_logits, y_train), "val_loss": log_loss(val_logits, y_val),
+    train_accuracy = float((train_logits.argmax(axis=1) == y_train).mean()) if len(y_train) else float("nan")
+    return {"epoch": 1, "train_loss": log_loss(train_logits, y_train), "train_accuracy": train_accuracy,
+            "val_loss": log_loss(val_logits, y_val),
             "val_accuracy": metrics["accuracy"], "val_macro_f1": metrics["macro_f1"], "lr": None, "grad_norm": None,
-            "seconds": seconds, "val_predicted_counts": np.bincount(predicted, minlength=len(model.labels)).tolist()}
+            "seconds": seconds, "epoch_train_seconds": seconds,  # the fit is the whole "epoch"
+            "val_predicted_counts": np.bincount(predicted, minlength=len(model.labels)).tolist()}
 
 
 def _notify(callbacks: Sequence[Callable[[Step], None]], entry: dict[str, Any]) -> None:
     metrics = {"loss": entry["val_loss"], "accuracy": entry["val_accuracy"], "macro_f1": entry["val_macro_f1"],
                "predicted_counts": entry["val_predicted_counts"]}
     step = Step(0, 1, 1, entry["train_loss"], float("nan"), float("nan"), entry["seconds"], metrics=metrics,
-                is_best=True, train_loss=entry["train_loss"])
+                is_best=True, train_loss=entry["train_loss"], train_accuracy=entry["train_accuracy"],
+                epoch_train_seconds=entry["epoch_train_seconds"])
     for callback in callbacks:
         callback(step)
 
