@@ -114,7 +114,7 @@ def test_bidirectional_layers_match_torch_packed_bidirectional_rnn():
 
 def test_dense_and_packed_paths_agree_including_empty_texts():
     torch.manual_seed(0)
-    rnn = nn.LSTM(3, 4, batch_first=True)
+    rnn = nn.LSTM(3, 4)
     lengths = torch.tensor([5, 0, 2, 1])
     mask = torch.arange(6)[None, :] < lengths[:, None]
     x = torch.randn(4, 6, 3) * mask[:, :, None]
@@ -123,6 +123,22 @@ def test_dense_and_packed_paths_agree_including_empty_texts():
     torch.testing.assert_close(dense_out * mask[:, :, None], packed_out * mask[:, :, None])
     torch.testing.assert_close(dense_last, packed_last)
     assert dense_last[1].abs().sum() == 0
+
+
+def test_rnn_kernels_read_time_major_memory_without_a_copy():
+    """The Classifier embeds RNN input time-major, and bidirectional layers hand the next layer
+    time-major outputs: every RNN gets a contiguous (T, B, D) input, so no transposed copy."""
+    model = build("lstm", num_layers=2, bidirectional=True).eval()
+    seen = []
+    for layer in model.encoder.rnn.layers:
+        for rnn in (layer.forward_rnn, layer.backward_rnn):
+            rnn.register_forward_pre_hook(lambda module, args: seen.append((tuple(args[0].shape[:2]),
+                                                                            args[0].is_contiguous())))
+    batch = collate(random_texts([7, 3, 5, 1]), np.arange(4))
+    model(batch.ids, batch.lengths, batch.mask)
+    assert seen == [((7, 4), True)] * 4  # (T, B), contiguous
+    with pytest.raises(ValueError, match="time-major"):
+        run_direction(nn.LSTM(3, 4, batch_first=True), torch.zeros(2, 3, 3), torch.tensor([3, 1]), packed=False)
 
 
 def test_reverse_within_length_keeps_padding_at_the_end():
