@@ -9,8 +9,8 @@ and skip padded steps, so they are used there. Both paths give the same outputs 
 
 The layers take and return batch-first tensors (B, T, D) but run the RNNs time-major: when the
 input's memory is time-major (the Classifier embeds RNN input that way), the fused kernel reads it
-without a transposed copy, and the outputs stay time-major for the next layer (5-6 % of an
-imdb-lstm step on CPU).
+without a transposed copy, and the outputs stay time-major for the next layer (an imdb-lstm
+training step on CPU: 43 ms against 47-51 ms with batch-first RNNs).
 """
 
 from __future__ import annotations
