@@ -7,9 +7,10 @@ tf.keras, seconds per epoch measured side by side in the same run, and `bilstm` 
 Parts (speed, preset and bilstm by default):
 * speed: --rounds rounds of one training epoch each of benchmarks/keras_imdb_lstm.py (run by
   --keras-python, an interpreter with TensorFlow; default $TEXTCLF_KERAS_PYTHON), textclf's
-  imdb-lstm in fp32 and the preset as it is (bf16), all at batch 32 on the exact same token ids
-  (vocabulary 4,000, 400 tokens), and the fused LSTM kernel alone on that epoch's batch shapes
-  (what a step cannot go under); medians of the per-round times and ratios;
+  imdb-lstm in fp32, the preset as it is (bf16) and the preset with nn.LSTM's oneDNN kernel
+  (train.lstm_kernel=onednn), all at batch 32 on the exact same token ids (vocabulary 4,000, 400
+  tokens), and each LSTM kernel alone (textclf's native one and oneDNN's) on that epoch's batch
+  shapes (what a step cannot go under); medians of the per-round times and ratios;
 * preset: the imdb-lstm preset as it is (10 epochs, early stopping), test accuracy and total seconds;
 * bilstm: the bilstm defaults with GloVe 6B 50d (--vectors glove-6b-50d), plus --bilstm-set overrides;
 * keras / same-batch: longer single runs of Keras (--keras-epochs) and textclf fp32 (2 epochs).
@@ -40,6 +41,7 @@ from textclf.config import resolve_config
 from textclf.data.batching import bucket_batches
 from textclf.data.readers import read_dataset
 from textclf.data.tokenize import encode, truncate
+from textclf.nn import native_lstm
 from textclf.presets import PRESETS
 from textclf.training.run import prepare_data
 
@@ -71,18 +73,19 @@ def run_textclf(name: str, data: Path, overrides: list[str], *, preset: str | No
               "wall_seconds": wall, "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"],
               "epoch_seconds": per_epoch, "epoch_seconds_median": statistics.median(per_epoch),
               "epoch_train_seconds": [h["epoch_train_seconds"] for h in model.training["history"]],
-              "n_train": m["n_train"], "loadavg": os.getloadavg()}
+              "n_train": m["n_train"], "lstm_kernel": model.training["lstm_kernel"], "loadavg": os.getloadavg()}
     print(f"{name}: accuracy {m.get('accuracy', float('nan')):.4f}, {m['epochs_run']} epochs, "
           f"train {m['train_seconds']:.0f} s, "
           f"median epoch {result['epoch_seconds_median']:.1f} s", flush=True)
     return result
 
 
-def kernel_epoch_seconds(lengths: np.ndarray, *, batch_size: int = 32, every: int = 4) -> float:
-    """Seconds the fused LSTM kernel alone (nn.LSTM 128 -> 128 on time-major input, as textclf runs
-    it; forward + backward, bf16 autocast) takes for one imdb-lstm epoch: the epoch's own
+def kernel_epoch_seconds(lengths: np.ndarray, *, kernel: str, batch_size: int = 32, every: int = 4) -> float:
+    """Seconds an LSTM kernel alone (LSTM 128 -> 128 on time-major input, as textclf runs it;
+    forward + backward, bf16 autocast) takes for one imdb-lstm epoch: the epoch's own
     length-bucketed batch shapes, every `every`-th batch timed and the sum scaled to all batches.
-    Nothing else of a training step is in it."""
+    `kernel`: 'onednn' (nn.LSTM's fused kernel) or 'native' (textclf.nn.native_lstm). Nothing else
+    of a training step is in it."""
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(128, 128)
     batches = bucket_batches(lengths, batch_size, rng=np.random.default_rng([0, 0]))
@@ -92,7 +95,7 @@ def kernel_epoch_seconds(lengths: np.ndarray, *, batch_size: int = 32, every: in
         x = torch.randn(int(lengths[index].max()), len(index), 128, requires_grad=True)  # (T, B, D)
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out, _ = lstm(x)
+            out = native_lstm.lstm(lstm, x) if kernel == "native" else lstm(x)[0]
         out.float().sum().backward()
         total += (time.perf_counter() - start) if i else 0.0
     return total * len(batches) / len(sampled)
@@ -162,24 +165,34 @@ def main() -> None:
                                    ["train.epochs=1", "train.precision=fp32"], test=False)
                 bf16 = run_textclf("imdb-lstm preset (batch 32, bf16), 1 epoch", args.data, ["train.epochs=1"],
                                    test=False)
+                onednn = run_textclf("imdb-lstm preset with nn.LSTM's oneDNN kernel, 1 epoch", args.data,
+                                     ["train.epochs=1", "train.lstm_kernel=onednn"], test=False)
                 rounds.append({"round": r + 1, "keras_seconds": keras["epoch_seconds"][0],
                                "fp32_seconds": fp32["epoch_train_seconds"][0],
                                "bf16_seconds": bf16["epoch_train_seconds"][0],
+                               "bf16_onednn_seconds": onednn["epoch_train_seconds"][0],
+                               "lstm_kernel": bf16["lstm_kernel"], "fp32_lstm_kernel": fp32["lstm_kernel"],
                                "fp32_seconds_with_validation": fp32["epoch_seconds"][0],
                                "bf16_seconds_with_validation": bf16["epoch_seconds"][0],
-                               "kernel_seconds": kernel_epoch_seconds(lengths),
+                               "kernel_seconds": kernel_epoch_seconds(lengths, kernel="native"),
+                               "onednn_kernel_seconds": kernel_epoch_seconds(lengths, kernel="onednn"),
                                "keras": keras, "loadavg": os.getloadavg()})
                 rounds[-1]["target_5x_seconds"] = rounds[-1]["keras_seconds"] / 5
                 rounds[-1]["kernel_share"] = rounds[-1]["kernel_seconds"] / rounds[-1]["bf16_seconds"]
                 rounds[-1]["fp32_speedup"] = rounds[-1]["keras_seconds"] / rounds[-1]["fp32_seconds"]
                 rounds[-1]["bf16_speedup"] = rounds[-1]["keras_seconds"] / rounds[-1]["bf16_seconds"]
+                rounds[-1]["bf16_onednn_speedup"] = rounds[-1]["keras_seconds"] / rounds[-1]["bf16_onednn_seconds"]
                 print(f"round {r + 1}: keras {rounds[-1]['keras_seconds']:.1f} s, textclf fp32 "
                       f"{rounds[-1]['fp32_seconds']:.1f} s ({rounds[-1]['fp32_speedup']:.2f}x), bf16 "
-                      f"{rounds[-1]['bf16_seconds']:.1f} s ({rounds[-1]['bf16_speedup']:.2f}x); the fused LSTM "
-                      f"kernel alone {rounds[-1]['kernel_seconds']:.1f} s ({rounds[-1]['kernel_share']:.0%} of bf16), "
+                      f"{rounds[-1]['bf16_seconds']:.1f} s ({rounds[-1]['bf16_speedup']:.2f}x), bf16 with oneDNN's "
+                      f"LSTM {rounds[-1]['bf16_onednn_seconds']:.1f} s ({rounds[-1]['bf16_onednn_speedup']:.2f}x); "
+                      f"LSTM kernels alone: native {rounds[-1]['kernel_seconds']:.1f} s "
+                      f"({rounds[-1]['kernel_share']:.0%} of bf16), "
+                      f"oneDNN {rounds[-1]['onednn_kernel_seconds']:.1f} s; "
                       f"5x would be {rounds[-1]['target_5x_seconds']:.1f} s", flush=True)
         summary["speed"] = {"rounds": rounds, **{f"median_{k}": statistics.median(x[k] for x in rounds) for k in (
             "keras_seconds", "fp32_seconds", "bf16_seconds", "fp32_speedup", "bf16_speedup",
+            "bf16_onednn_seconds", "bf16_onednn_speedup", "onednn_kernel_seconds",
             "fp32_seconds_with_validation", "bf16_seconds_with_validation", "kernel_seconds", "kernel_share",
             "target_5x_seconds")}}
         save()

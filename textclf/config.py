@@ -72,6 +72,9 @@ class TrainConfig(_Section):
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    # CPU LSTM kernel for training: textclf's own (textclf.nn.native_lstm) or nn.LSTM's oneDNN one;
+    # auto = the native one when it builds here, else oneDNN's with a warning.
+    lstm_kernel: Literal["auto", "native", "onednn"] = "auto"
     threads: int | None = Field(None, ge=1)
     linear_baseline: bool = True  # fit TF-IDF + LR on the same split for the doctor (capped at 20,000 texts)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from textclf.nn import native_lstm
 from textclf.nn.attention import AttentionPooling
 from textclf.nn.pooling import gather_last, masked_max, masked_mean
 
@@ -38,14 +39,18 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 def run_direction(
-    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, *, packed: bool
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, *, packed: bool, native: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One unidirectional time-major RNN (batch_first=False) over right-padded x (B, T, D) ->
     outputs (B, T, H), last (B, H), run dense or as a packed sequence (same result; packed skips
-    padded steps). The outputs are a batch-first view of time-major memory."""
+    padded steps); `native` runs a dense LSTM with textclf's CPU kernel (textclf.nn.native_lstm).
+    The outputs are a batch-first view of time-major memory."""
     if rnn.batch_first:
         raise ValueError("run_direction expects a time-major RNN (batch_first=False)")
     steps = x.transpose(0, 1)  # (T, B, D): no copy when x's memory is time-major
+    if native and not packed:
+        outputs = native_lstm.lstm(rnn, steps).transpose(0, 1)
+        return outputs, gather_last(outputs, lengths)
     if not packed:
         outputs, _ = rnn(steps)
         outputs = outputs.transpose(0, 1)
@@ -64,8 +69,11 @@ class RecurrentLayer(nn.Module):
     forward(x (B, T, D), lengths (B,)) -> outputs (B, T, H * directions), last (B, H * directions).
     `last` is the forward state at each text's last real token, concatenated with the backward
     state after reading the whole text; it is zero for empty texts. Outputs at padded positions
-    are unspecified: pool them with a mask.
+    are unspecified: pool them with a mask. `native` (set by use_native_lstm) runs a CPU LSTM
+    layer with textclf's own kernel; the weights and results are the same.
     """
+
+    native = False
 
     def __init__(self, cell: str, input_dim: int, hidden_dim: int, *, bidirectional: bool) -> None:
         super().__init__()
@@ -76,11 +84,11 @@ class RecurrentLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         packed = x.is_cuda
-        outputs, last = run_direction(self.forward_rnn, x, lengths, packed=packed)
+        outputs, last = run_direction(self.forward_rnn, x, lengths, packed=packed, native=self.native)
         if self.backward_rnn is None:
             return outputs, last
         reversed_outputs, reversed_last = run_direction(
-            self.backward_rnn, reverse_within_length(x, lengths), lengths, packed=packed
+            self.backward_rnn, reverse_within_length(x, lengths), lengths, packed=packed, native=self.native
         )
         backward = reverse_within_length(reversed_outputs, lengths)
         both = torch.cat([outputs.transpose(0, 1), backward.transpose(0, 1)], dim=2)  # (T, B, 2H), kept time-major
@@ -121,6 +129,19 @@ class RecurrentStack(nn.Module):
         if self.pooling == "mean":
             return masked_mean(x, mask)
         return self.attention(x, mask)
+
+
+def use_native_lstm(module: nn.Module, enabled: bool) -> tuple[int, int]:
+    """Switch the LSTM layers under `module` to textclf's CPU kernel (or back to nn.LSTM's) ->
+    (layers switched, LSTM layers in all). Layers the kernel does not support (an odd hidden size)
+    keep nn.LSTM's."""
+    switched = total = 0
+    for layer in module.modules():
+        if isinstance(layer, RecurrentLayer) and isinstance(layer.forward_rnn, nn.LSTM):
+            total += 1
+            layer.native = enabled and native_lstm.supports(layer.forward_rnn)
+            switched += layer.native
+    return switched, total
 
 
 def layer_plan(cell: str, dim: int, num_layers: int, cells: Sequence[str], dims: Sequence[int]) -> tuple[list, list]:

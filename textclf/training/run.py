@@ -37,8 +37,10 @@ from textclf.errors import ConfigError
 from textclf.io import check_output_dir, library_versions, write_json
 from textclf.model import Model
 from textclf.models import build_classifier, resolve_model_config
+from textclf.nn.rnn import use_native_lstm
 from textclf.presets import get_preset
 from textclf.training.checkpoint import Checkpointer
+from textclf.training.kernels import select_lstm_kernel
 from textclf.training.loop import Encoded, Step, check_precision, fit, resolve_device
 
 if TYPE_CHECKING:
@@ -258,10 +260,14 @@ def train(
         resume_state = (optimizer, state, best)
 
     recorder = StepRecorder()  # per-step loss and gradient norm for the doctor's monitors
-    with diagnosed_failures(prepared, cfg.train, recorder):
-        result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
-                     frozen_epochs=frozen_epochs, callbacks=[*callbacks, recorder], checkpoint=checkpointer,
-                     resume=resume_state)
+    lstm_kernel = select_lstm_kernel(network, device, cfg.train.lstm_kernel)
+    try:
+        with diagnosed_failures(prepared, cfg.train, recorder):
+            result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
+                         frozen_epochs=frozen_epochs, callbacks=[*callbacks, recorder], checkpoint=checkpointer,
+                         resume=resume_state)
+    finally:
+        use_native_lstm(network, False)  # the trained model predicts and exports with nn.LSTM
 
     model_json = {
         "architecture": arch.id,
@@ -281,6 +287,7 @@ def train(
         "stopped_early": result.stopped_early,
         "train_seconds": result.seconds,
         "device": str(device),
+        "lstm_kernel": lstm_kernel,
         "versions": library_versions(),
         **monitor_run(prepared, cfg.train, result.history, recorder),  # findings, linear_baseline, gradients
     }
