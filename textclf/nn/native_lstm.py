@@ -74,6 +74,18 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
+def set_flush_denormal(on: bool) -> bool:
+    """Flush subnormal floats to zero on every intra-op thread, not only the calling one (which is
+    all torch.set_flush_denormal reaches once the thread pool exists). Only where the kernel is
+    already loaded (it never builds for this); False when it did nothing."""
+    if load_kernel.cache_info().currsize == 0:
+        return False
+    try:
+        return load_kernel().set_flush_denormal(on)
+    except KernelUnavailable:
+        return False
+
+
 def supports(rnn: nn.Module) -> bool:
     """Whether this kernel runs `rnn`: a single-layer, unidirectional nn.LSTM with biases, no
     projection and an even hidden size (the bf16 weight packing pairs rows)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,7 @@ from textclf.config import TrainConfig
 from textclf.data.batching import bucket_batches, collate
 from textclf.errors import ConfigError, TrainingError
 from textclf.evaluation.metrics import classification_metrics
+from textclf.nn import native_lstm
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
 from textclf.training.schedule import lr_at
 
@@ -213,6 +214,27 @@ class FitResult:
     stopped_early: bool
 
 
+@contextmanager
+def flush_denormals(device: torch.device) -> Iterator[None]:
+    """Treat subnormal floats as zero on the CPU while training, then restore the default.
+
+    Gradients and optimizer moments that decay into the subnormal range (below 1.2e-38) make x86
+    arithmetic on them tens of times slower; on IMDb with the imdb-lstm preset in fp32 one epoch
+    of 3,600 texts took 20-26 s with them and 4.8-5.6 s without. Flushing them changes nothing
+    a model can learn from. torch.set_flush_denormal reaches the calling thread only; the native
+    LSTM kernel's helper, when that kernel is loaded, reaches the intra-op threads too."""
+    if device.type != "cpu":
+        yield
+        return
+    torch.set_flush_denormal(True)
+    native_lstm.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        native_lstm.set_flush_denormal(False)
+
+
 def fit(
     model: nn.Module,
     train: Encoded,
@@ -239,31 +261,32 @@ def fit(
         best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     stopped_early = False
     start = time.perf_counter()
-    for step in train_steps(model, optimizer, train, val, config, device=device, loss_fn=loss_fn,
-                            state=state, frozen_epochs=frozen_epochs):
-        if step.metrics is None:
-            for callback in callbacks:
+    with flush_denormals(device):
+        for step in train_steps(model, optimizer, train, val, config, device=device, loss_fn=loss_fn,
+                                state=state, frozen_epochs=frozen_epochs):
+            if step.metrics is None:
+                for callback in callbacks:
+                    callback(step)
+                continue
+            state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
+                                  "train_accuracy": step.train_accuracy,
+                                  "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
+                                  "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
+                                  "grad_norm": step.grad_norm, "seconds": step.seconds,
+                                  "epoch_train_seconds": step.epoch_train_seconds,
+                                  "val_predicted_counts": step.metrics["predicted_counts"]})
+            if step.is_best:
+                state.best_score, state.best_epoch, state.bad_epochs = step.metrics["macro_f1"], step.epoch, 0
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state.bad_epochs += 1
+            if checkpoint is not None:
+                checkpoint(model, optimizer, state)
+            for callback in callbacks:  # after the checkpoint: an interrupt here loses nothing
                 callback(step)
-            continue
-        state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
-                              "train_accuracy": step.train_accuracy,
-                              "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
-                              "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
-                              "grad_norm": step.grad_norm, "seconds": step.seconds,
-                              "epoch_train_seconds": step.epoch_train_seconds,
-                              "val_predicted_counts": step.metrics["predicted_counts"]})
-        if step.is_best:
-            state.best_score, state.best_epoch, state.bad_epochs = step.metrics["macro_f1"], step.epoch, 0
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state.bad_epochs += 1
-        if checkpoint is not None:
-            checkpoint(model, optimizer, state)
-        for callback in callbacks:  # after the checkpoint: an interrupt here loses nothing
-            callback(step)
-        if state.bad_epochs >= config.patience and state.epoch < config.epochs:
-            stopped_early = True
-            break
+            if state.bad_epochs >= config.patience and state.epoch < config.epochs:
+                stopped_early = True
+                break
     model.load_state_dict(best_weights)
     best = state.history[state.best_epoch] if state.best_epoch >= 0 else {}
     return FitResult(state.history, state.best_epoch + 1, best, state.epoch,
