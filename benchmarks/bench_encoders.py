@@ -4,7 +4,8 @@ check: at most 25 %; 14 % is ideal for 7 balanced classes).
 
     python benchmarks/bench_encoders.py [--data ../shared/data] [--seeds 0 1 2] [--only bilstm ...]
 
-Prints a table and writes benchmarks/results/encoders_isear.json after every run.
+Prints a table and writes benchmarks/results/encoders_isear.json after every run; a model run again
+(--only) replaces its earlier entry, the others are kept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encoders_isear.json")
     args = parser.parse_args()
     names = args.only or [*ENCODERS, *PRESETS]
-    results = []
+    kept = json.loads(args.out.read_text())["results"] if args.out.is_file() else []
+    results = [r for r in kept if r["model"] not in names]
     for name in names:
         preset = PRESETS.get(name)
         runs = []
@@ -43,7 +45,8 @@ def main() -> None:
             m = model.training["metrics"]
             share = max(sum(col) for col in zip(*m["confusion_matrix"], strict=True)) / m["n_test"]
             runs.append({"seed": seed, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                         "train_seconds": m["train_seconds"], "max_predicted_share": share})
+                         "train_seconds": m["train_seconds"], "max_predicted_share": share,
+                         "lstm_kernel": model.training["lstm_kernel"]})
             print(f"{name:12} seed {seed}: acc {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
                   f"top class {share:.1%} train {m['train_seconds']:.1f}s", flush=True)
         results.append({"model": name, "preset": preset is not None, "runs": runs,

@@ -9,9 +9,9 @@ inputs and of the weights). For imdb-lstm (D = H = 128) that is 786,432 per toke
 of the training split (the real IMDb split when the data is there). Divided by the best bf16 matrix
 multiply rate measured here (a large square product, the most favourable case) it gives a floor on
 the seconds per epoch that no implementation doing this arithmetic goes under; divided by the rate
-the fused LSTM kernel reaches (timed on an imdb-lstm-sized batch) it gives what that kernel alone
-costs. With --keras-seconds (tf.keras seconds per epoch from bench_imdb_rnn.py) it prints the rate
-a 5x speed-up would need.
+an LSTM kernel reaches (nn.LSTM's fused oneDNN kernel and textclf's native one, timed on an
+imdb-lstm-sized batch) it gives what that kernel alone costs. With --keras-seconds (tf.keras seconds
+per epoch from bench_imdb_rnn.py) it prints the rate a 5x speed-up would need.
 
 Prints a table and writes benchmarks/results/lstm_roofline.json. Run it on an idle machine.
 """
@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from textclf.nn import native_lstm
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = HIDDEN = 128
@@ -61,16 +63,16 @@ def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int) -> float:
     return 2 * m * k * n * inner / median_seconds(run, reps) / 1e9
 
 
-def lstm_rate(batch: int, length: int, precision: str, reps: int) -> float:
-    """GFLOP/s of nn.LSTM forward + backward on a (batch, length) batch, time-major as textclf runs
-    it: the fused oneDNN kernel."""
+def lstm_rate(batch: int, length: int, precision: str, reps: int, kernel: str = "onednn") -> float:
+    """GFLOP/s of an LSTM layer's forward + backward on a (batch, length) batch, time-major as textclf
+    runs it: nn.LSTM's fused oneDNN kernel, or textclf's native one (kernel="native")."""
     torch.manual_seed(0)
     lstm = nn.LSTM(DIM, HIDDEN)
     x = torch.randn(length, batch, DIM, requires_grad=True)
 
     def run() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out, _ = lstm(x)
+            out = native_lstm.lstm(lstm, x) if kernel == "native" else lstm(x)[0]
         out.float().sum().backward()
 
     return flops_per_token(DIM, HIDDEN) * batch * length / median_seconds(run, reps) / 1e9
@@ -114,6 +116,9 @@ def main() -> None:
         f"fused LSTM bf16, batch 32 x {length}": lstm_rate(32, length, "bf16", args.reps),
         f"fused LSTM bf16, batch 128 x {length}": lstm_rate(128, length, "bf16", args.reps),
         f"fused LSTM fp32, batch 32 x {length}": lstm_rate(32, length, "fp32", args.reps),
+        f"native LSTM bf16, batch 32 x {length}": lstm_rate(32, length, "bf16", args.reps, "native"),
+        f"native LSTM bf16, batch 128 x {length}": lstm_rate(128, length, "bf16", args.reps, "native"),
+        f"native LSTM fp32, batch 32 x {length}": lstm_rate(32, length, "fp32", args.reps, "native"),
     }
     rows = [{"what": name, "gflops": rate, "epoch_seconds": epoch_tflop * 1e3 / rate} for name, rate in rates.items()]
     result = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
