@@ -153,8 +153,10 @@ def train(
         best = metrics["validation"]
         console.print(f"[bold]validation[/] accuracy {best.get('val_accuracy', float('nan')):.4f} · "
                       f"macro-F1 {best.get('val_macro_f1', float('nan')):.4f} (no test data: pass --test or --test-size)")
+    kernel = trained.training.get("lstm_kernel")
     console.print(f"trained in {metrics['train_seconds']:.1f} s, {metrics['epochs_run']} epochs "
-                  f"(best {metrics['best_epoch']}); model saved to [bold]{out}[/]")
+                  f"(best {metrics['best_epoch']}){f', LSTM kernel {kernel}' if kernel else ''}; "
+                  f"model saved to [bold]{out}[/]")
     from textclf.doctor.report import print_training_findings
 
     print_training_findings(console, trained.training)

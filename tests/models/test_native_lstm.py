@@ -113,4 +113,5 @@ def test_cli_trains_with_the_native_kernel(tmp_path, corpus):
     result = CliRunner().invoke(app, ["train", str(corpus), "--out", str(out), "--preset", "imdb-lstm",
                                       "--epochs", "1", "--set", "train.lstm_kernel=native"])
     assert result.exit_code == 0, result.output
+    assert "LSTM kernel native" in result.output
     assert json.loads((out / "training.json").read_text())["lstm_kernel"] == "native"
