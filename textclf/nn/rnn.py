@@ -6,6 +6,8 @@ a text's last real token (the state is read at that token), and the backward dir
 separate unidirectional RNN over each text reversed *within its length*, so it also starts at the
 last real token and meets padding only at the end. On CUDA, packed sequences are cuDNN's fast path
 and skip padded steps, so they are used there. Both paths give the same outputs and share weights.
+CPU training runs LSTM layers with textclf's own kernel (textclf.nn.native_lstm) on the same dense
+batches and weights; see use_native_lstm.
 
 The layers take and return batch-first tensors (B, T, D) but run the RNNs time-major: when the
 input's memory is time-major (the Classifier embeds RNN input that way), the fused kernel reads it
