@@ -33,7 +33,9 @@ import torch
 from torch import nn
 
 SOURCE = Path(__file__).with_name("lstm_cpu.cpp")
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp-simd", "-fopenmp"]
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fopenmp"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    FLAGS.append("-mprefer-vector-width=512")  # gcc defaults to 256-bit vectors even where 512 are there
 
 
 class KernelUnavailable(RuntimeError):
