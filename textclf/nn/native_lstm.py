@@ -82,12 +82,9 @@ def set_flush_denormal(on: bool) -> bool:
     """Flush subnormal floats to zero on every intra-op thread, not only the calling one (which is
     all torch.set_flush_denormal reaches once the thread pool exists). Only where the kernel is
     already loaded (it never builds for this); False when it did nothing."""
-    if load_kernel.cache_info().currsize == 0:
+    if load_kernel.cache_info().currsize == 0:  # not loaded (functools.cache keeps only successes)
         return False
-    try:
-        return load_kernel().set_flush_denormal(on)
-    except KernelUnavailable:
-        return False
+    return load_kernel().set_flush_denormal(on)
 
 
 def supports(rnn: nn.Module) -> bool:

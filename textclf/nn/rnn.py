@@ -50,12 +50,8 @@ def run_direction(
     if rnn.batch_first:
         raise ValueError("run_direction expects a time-major RNN (batch_first=False)")
     steps = x.transpose(0, 1)  # (T, B, D): no copy when x's memory is time-major
-    if native and not packed:
-        outputs = native_lstm.lstm(rnn, steps).transpose(0, 1)
-        return outputs, gather_last(outputs, lengths)
     if not packed:
-        outputs, _ = rnn(steps)
-        outputs = outputs.transpose(0, 1)
+        outputs = (native_lstm.lstm(rnn, steps) if native else rnn(steps)[0]).transpose(0, 1)
         return outputs, gather_last(outputs, lengths)
     # cuDNN needs lengths >= 1: empty texts read one padding step and are zeroed below.
     sequence = pack_padded_sequence(steps, lengths.clamp(min=1).cpu(), enforce_sorted=False)

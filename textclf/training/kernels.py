@@ -19,7 +19,7 @@ def select_lstm_kernel(network: nn.Module, device: torch.device, choice: str) ->
     'native' (textclf's CPU kernel) or 'native+onednn' (layers it does not support keep nn.LSTM's).
 
     'native' that cannot build here is an error; 'auto' then warns and uses oneDNN's."""
-    if use_native_lstm(network, False)[1] == 0:
+    if use_native_lstm(network, False)[1] == 0:  # starts from nn.LSTM's kernel everywhere; counts the layers
         return None
     if device.type != "cpu":
         return "cudnn" if device.type == "cuda" else "default"

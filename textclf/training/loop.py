@@ -220,7 +220,7 @@ def flush_denormals(device: torch.device) -> Iterator[None]:
 
     Gradients and optimizer moments that decay into the subnormal range (below 1.2e-38) make x86
     arithmetic on them tens of times slower; on IMDb with the imdb-lstm preset in fp32 one epoch
-    of 3,600 texts took 20-26 s with them and 4.8-5.6 s without. Flushing them changes nothing
+    of 3,600 texts took 19-26 s with them and 4.4-5.2 s without. Flushing them changes nothing
     a model can learn from. torch.set_flush_denormal reaches the calling thread only; the native
     LSTM kernel's helper, when that kernel is loaded, reaches the intra-op threads too."""
     if device.type != "cpu":
