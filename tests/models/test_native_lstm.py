@@ -115,3 +115,10 @@ def test_cli_trains_with_the_native_kernel(tmp_path, corpus):
     assert result.exit_code == 0, result.output
     assert "LSTM kernel native" in result.output
     assert json.loads((out / "training.json").read_text())["lstm_kernel"] == "native"
+
+
+def test_an_unknown_kernel_is_a_one_line_usage_error(corpus):
+    result = CliRunner().invoke(app, ["train", str(corpus), "--model", "lstm", "--set", "train.lstm_kernel=fast"])
+    assert result.exit_code == 2
+    assert "train.lstm_kernel" in result.output and "'auto', 'native' or 'onednn'" in result.output
+    assert "got 'fast'" in result.output and "Traceback" not in result.output
