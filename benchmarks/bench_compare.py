@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from textclf.compare import CompareSettings, RichProgress, compare
-from textclf.evaluation.leaderboard import to_rich
+from textclf.cli.display import CompareProgress, leaderboard_table
+from textclf.compare import CompareSettings, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("majority", "tfidf-lr", "nbsvm", "fasttext", "cnn", "bilstm")
@@ -84,11 +84,11 @@ def main() -> None:
     resumed = len(json.loads(previous.read_text())["runs"]) if previous.is_file() else 0  # not trained now
     load_before = os.getloadavg()
     start = time.perf_counter()
-    with RichProgress(console) as progress:
+    with CompareProgress(console) as progress:
         result = compare(settings, args.out, progress=progress)
     seconds = time.perf_counter() - start
     load_after = os.getloadavg()
-    console.print(to_rich(result.board))
+    console.print(leaderboard_table(result.board))
     console.print(f"compare took {seconds:.0f} s; load average before {load_before}, after {load_after}")
     summary = {
         "command": f"textclf compare {settings.data} --test {settings.test} --models {args.models} "

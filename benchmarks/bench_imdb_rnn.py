@@ -43,7 +43,7 @@ from textclf.data.readers import read_dataset
 from textclf.data.tokenize import encode, truncate
 from textclf.nn import native_lstm
 from textclf.presets import PRESETS
-from textclf.training.run import prepare_data
+from textclf.training.data import prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("speed", "keras", "same-batch", "preset", "bilstm")

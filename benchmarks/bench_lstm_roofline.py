@@ -84,7 +84,7 @@ def training_tokens(data: Path) -> tuple[int, float, str]:
         from textclf.config import resolve_config
         from textclf.data.readers import read_dataset
         from textclf.presets import PRESETS
-        from textclf.training.run import prepare_data
+        from textclf.training.data import prepare_data
 
         config = resolve_config(preset=PRESETS["imdb-lstm"].values)
         prepared = prepare_data(read_dataset(data / "imdb_train.csv.gz"), config.data, test=None,

@@ -51,7 +51,7 @@ RUNTIMES = ("torch", "onnx")
 def trained(name: str, data: Path, work: Path, retrain: bool) -> Path:
     """The model folder for `name`, trained on IMDb train and exported to ONNX unless already there."""
     import textclf
-    from textclf.export import export_onnx
+    from textclf.inference.export import export_onnx
 
     folder = work / name
     if retrain or not (folder / "model.onnx").is_file():
@@ -65,7 +65,7 @@ def trained(name: str, data: Path, work: Path, retrain: bool) -> Path:
 
 
 def throughput(folder: Path, runtime: str, texts: list[str], threads: int) -> dict:
-    from textclf.prediction import load_predictor
+    from textclf.inference.loading import load_predictor
 
     model = load_predictor(folder, runtime=runtime, threads=threads)
     model.predict_proba(texts[:512])  # warm-up: allocator, oneDNN/onnxruntime kernels

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textclf.cli import app
-from textclf.io import MODEL_FILES
+from textclf.folder import MODEL_FILES
 
 runner = CliRunner()
 FAST = ["--epochs", "6", "--batch-size", "16", "--set", "model.embedding_dim=16", "--set", "model.num_filters=16"]
@@ -119,7 +119,7 @@ def test_seeded_cpu_runs_are_reproducible(corpus):
 
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, corpus):
     import textclf
-    from textclf.training.loop import Step
+    from textclf.training.records import Step
 
     out = tmp_path / "model"
 

@@ -176,7 +176,7 @@ def test_resume_after_interruption_trains_nothing_twice(data, tmp_path, monkeypa
         trained.append(kwargs["config"].train.seed)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(textclf, "train", counting_train)
+    monkeypatch.setattr("textclf.compare.train", counting_train)
     result = compare(settings, out, rounds=100)
     assert len(trained) == 3  # fasttext/seed-1, cnn/seed-0, cnn/seed-1
     assert [r["folder"] for r in result.records] == ["fasttext/seed-0", "fasttext/seed-1", "cnn/seed-0",

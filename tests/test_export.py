@@ -1,6 +1,6 @@
 """ONNX export: parity with PyTorch for every registered architecture, the CLI, and a torch-free runtime.
 
-Every architecture in textclf.models.ARCHITECTURES exports (none is left out). Networks are tiny
+Every neural kind of textclf.registry exports (none is left out). Networks are tiny
 and random-initialised with the head scaled up, so probabilities are far from uniform and any
 difference in masking, padding or pooling would show.
 """
@@ -22,10 +22,11 @@ from textclf.cli import app
 from textclf.config import ModelConfig
 from textclf.data.tokenize import build_tokenizer
 from textclf.errors import ConfigError, ModelFormatError
-from textclf.export import export_onnx
-from textclf.model import Model
-from textclf.models import ARCHITECTURES, build_classifier, get_architecture
-from textclf.onnx_runtime import FORMAT_VERSION, load_onnx_model
+from textclf.inference.export import export_onnx
+from textclf.inference.model import Model
+from textclf.inference.onnx import load_onnx_model
+from textclf.models import build_classifier
+from textclf.registry import get_kind, kinds, spec_of
 
 runner = CliRunner()
 TINY = {"embedding_dim": 16, "num_filters": 8, "kernel_sizes": [2, 3], "rnn_dim": 8, "model_dim": 16,
@@ -38,8 +39,8 @@ TEXTS = ["happy", "", "i was so happy today and we celebrated with friends at ho
 
 
 def tiny_model(name: str) -> Model:
-    arch = get_architecture(name)
-    settings = {k: v for k, v in TINY.items() if k == "embedding_dim" or k in arch.config.model_fields}
+    arch = get_kind(name)
+    settings = {k: v for k, v in TINY.items() if k == "embedding_dim" or k in spec_of(arch).settings.model_fields}
     torch.manual_seed(0)
     tokenizer = build_tokenizer(TRAIN_TEXTS)
     network = build_classifier(ModelConfig(architecture=name, **settings), vocab_size=tokenizer.get_vocab_size(),
@@ -51,7 +52,7 @@ def tiny_model(name: str) -> Model:
     return Model(network, tokenizer, ["anger", "fear", "joy"], config, {"metrics": {"accuracy": 0.5}})
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", [kind.name for kind in kinds("neural")])
 def test_onnx_parity_for_every_architecture(name, tmp_path):
     torch.set_num_threads(1)
     folder = tiny_model(name).save(tmp_path / name)
@@ -147,9 +148,3 @@ def test_onnx_runtime_needs_no_torch(trained):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["label"] == "joy"
-
-
-def test_format_versions_agree():
-    from textclf.io import FORMAT_VERSION as IO_VERSION
-
-    assert FORMAT_VERSION == IO_VERSION

@@ -1,4 +1,4 @@
-"""Streaming prediction: `textclf predict MODEL --file F --output O` and textclf.prediction."""
+"""Streaming prediction: `textclf predict MODEL --file F --output O` and textclf.inference.files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import textclf
 from tests.conftest import write_corpus
 from textclf.cli import app
 from textclf.errors import DataError
-from textclf.prediction import Row, StreamReport, predict_rows
+from textclf.inference.files import Row, StreamReport, predict_rows
 
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ import uvicorn
 
 import textclf
 from tests.conftest import write_corpus
-from textclf.export import export_onnx
+from textclf.inference.export import export_onnx
 from textclf.serving import Limits, create_app
 
 LIMITS = Limits(max_batch=8, max_text_chars=200, max_body_bytes=4_000)

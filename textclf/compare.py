@@ -28,12 +28,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
+from safetensors import safe_open
 
+from textclf.config import RunConfig, resolve_config
 from textclf.data.readers import Dataset, read_dataset
-from textclf.data.splits import kfold_splits, make_splits
+from textclf.data.splits import fingerprint, kfold_splits, make_splits
 from textclf.errors import ConfigError
-from textclf.evaluation.report import PREDICTIONS
-from textclf.io import write_json
+from textclf.evaluation.metrics import classification_metrics
+from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
+from textclf.folder import atomic_write_json
+from textclf.inference.predictor import Predictor
+from textclf.linear.model import parse_settings
+from textclf.models import resolve_model_config
+from textclf.presets import get_preset
+from textclf.registry import find_kind, kinds, spec_of
+from textclf.training.run import train
 
 FORMAT = "textclf.compare/1"
 REPORT_FILES = (PREDICTIONS, "metrics.json", "curves.png", "confusion.png")  # not counted in model size
@@ -138,9 +148,8 @@ def make_splits_for(settings: CompareSettings, data: Dataset, test: Dataset | No
     if settings.folds is not None:
         folds = kfold_splits(data, folds=settings.folds, val_size=val_size, seed=settings.split_seed)
         splits = []
-        for k, (fold, held) in enumerate(zip(folds, _fold_indices(data, settings.folds, settings.split_seed),
-                                              strict=True)):
-            rest = data.subset(np.setdiff1d(np.arange(len(data)), held))
+        for k, fold in enumerate(folds):
+            rest = data.subset(np.setdiff1d(np.arange(len(data)), fold.test_index))
             splits.append(Split(f"fold-{k + 1}", rest, fold.test, None, fold.test, rest))
         return splits
     if test is not None:
@@ -152,14 +161,6 @@ def make_splits_for(settings: CompareSettings, data: Dataset, test: Dataset | No
         fit = Dataset(split.train.texts + split.val.texts, split.train.labels + split.val.labels, data.source)
         splits.append(Split(f"seed-{seed}", data, None, settings.test_size, split.test, fit))
     return splits
-
-
-def _fold_indices(data: Dataset, folds: int, seed: int) -> list[np.ndarray]:
-    # The held-out rows of each fold, drawn exactly as kfold_splits draws them.
-    from sklearn.model_selection import StratifiedKFold
-
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [np.sort(held) for _, held in splitter.split(np.zeros(len(data)), np.asarray(data.labels))]
 
 
 def plan_runs(settings: CompareSettings, splits: list[Split]) -> list[Run]:
@@ -195,14 +196,16 @@ def _overrides_for(settings: CompareSettings, name: str, *, neural: bool) -> lis
     return chosen
 
 
-def run_config(settings: CompareSettings, run: Run) -> Any:
-    """The RunConfig of one run, built as `textclf train` builds it from the same flags."""
-    from textclf.config import resolve_config
-    from textclf.presets import get_preset
+def _is_linear(name: str) -> bool:
+    kind = find_kind(name)
+    return kind is not None and kind.family == "linear"
 
-    baseline = not run.preset and run.name in known_baselines()
+
+def run_config(settings: CompareSettings, run: Run) -> RunConfig:
+    """The RunConfig of one run, built as `textclf train` builds it from the same flags."""
+    linear = not run.preset and _is_linear(run.name)
     flags: dict[str, Any] = {"train": {"seed": run.seed}, "data": {}}
-    if settings.vectors and not baseline:  # word vectors are for the neural models
+    if settings.vectors and not linear:  # word vectors are for the neural models
         flags["vectors"] = settings.vectors
     for key in ("val_size", "text_column", "label_column"):
         if getattr(settings, key) is not None:
@@ -214,49 +217,32 @@ def run_config(settings: CompareSettings, run: Run) -> Any:
         preset = {**get_preset(run.name).values, "preset": run.name}
     else:
         flags["model"] = {"architecture": run.name}
-    return resolve_config(preset=preset, flags=flags, overrides=_overrides_for(settings, run.name, neural=not baseline))
+    return resolve_config(preset=preset, flags=flags, overrides=_overrides_for(settings, run.name, neural=not linear))
 
 
 def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
     """Build every run's configuration, so a bad model name or setting fails before any training."""
-    from textclf.models import ARCHITECTURES, resolve_model_config
-
-    baselines = known_baselines()
     for run in runs:
         config = run_config(settings, run)
         name = config.model.architecture
-        if name in baselines:
-            from textclf.baselines import get_baseline, parse_settings
-
-            try:
-                parse_settings(get_baseline(name), config.model.encoder_options())
-            except ConfigError as error:
-                raise ConfigError(f"{run.name}: {error}") from None
-            continue
-        if name not in ARCHITECTURES:
+        kind = find_kind(name)
+        if kind is None:
+            names = ", ".join(dict.fromkeys(k.name for k in kinds()))
             raise ConfigError(
-                f"Unknown model {name!r} in --models: expected one of {', '.join([*ARCHITECTURES, *baselines])}. "
+                f"Unknown model {name!r} in --models: expected one of {names}. "
                 "Run 'textclf models' to list them; presets go in --presets."
             )
         try:
-            resolve_model_config(config.model)
+            if kind.family == "linear":
+                parse_settings(spec_of(kind), kind.name, config.model.encoder_options())
+            else:
+                resolve_model_config(config.model)
         except ConfigError as error:
             raise ConfigError(f"{run.name}: {error}") from None
 
 
-def known_baselines() -> list[str]:
-    """Names of the classical baselines (textclf.baselines), when that module is installed."""
-    try:
-        from textclf import baselines
-    except ImportError:
-        return []
-    return list(getattr(baselines, "BASELINES", {}))
-
-
 def folder_stats(folder: Path) -> tuple[int | None, int]:
     """(parameters in the folder's .safetensors files, bytes of the model's files on disk)."""
-    from safetensors import safe_open
-
     parameters = None
     for path in sorted(folder.glob("*.safetensors")):
         with safe_open(str(path), framework="numpy") as handle:
@@ -269,8 +255,6 @@ def folder_stats(folder: Path) -> tuple[int | None, int]:
 def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
               callbacks: list[Callable]) -> dict:
     """Train one run through textclf.train, save its folder with its test predictions; its record."""
-    import textclf
-
     folder = out / run.id
     # Left by an interrupted run (the folder, or a save's temporary siblings): never recorded, never counted.
     for stale in [folder, *folder.parent.glob(f".{folder.name}.tmp-*"), *folder.parent.glob(f".{folder.name}.old-*")]:
@@ -278,7 +262,7 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
             shutil.rmtree(stale)
     config = run_config(settings, run)
     start = time.perf_counter()
-    model = textclf.train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
+    model = train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
     train_seconds = time.perf_counter() - start
     model.save(folder)
     texts, truth = run.split.test_data.texts, run.split.test_data.labels
@@ -292,18 +276,14 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
     y_true = [index[y] for y in truth]
     predictions = {"labels": labels, "test": run.split.key, "y_true": y_true, "y_pred": y_pred,
                    "confidence": [round(float(p), 5) for p in probabilities[np.arange(len(best)), best]]}
-    tmp = folder / f".{PREDICTIONS}.tmp"
-    write_json(tmp, predictions)
-    os.replace(tmp, folder / PREDICTIONS)
+    atomic_write_json(folder / PREDICTIONS, predictions)
     return make_record(run, model, folder, y_true, y_pred, labels,
                        train_seconds=train_seconds, predict_seconds=predict_seconds, out=out)
 
 
-def make_record(run: Run, model: Any, folder: Path, y_true: list[int], y_pred: list[int], labels: list[str], *,
+def make_record(run: Run, model: Predictor, folder: Path, y_true: list[int], y_pred: list[int], labels: list[str], *,
                 train_seconds: float, predict_seconds: float, out: Path) -> dict:
     """One run's line in results.json."""
-    from textclf.evaluation.metrics import classification_metrics
-
     metrics = classification_metrics(y_true, y_pred, num_labels=len(labels), labels=labels)
     parameters, size = folder_stats(folder)
     own = model.training.get("metrics", {})
@@ -324,8 +304,6 @@ def make_record(run: Run, model: Any, folder: Path, y_true: list[int], y_pred: l
 def _warm_up() -> None:
     # PyTorch imports its compiler stack when the first optimizer is built (seconds on a busy CPU):
     # done here, so that the first model's train seconds do not include it.
-    import torch
-
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
@@ -333,9 +311,6 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             rounds: int = 2000) -> CompareResult:
     """Train every model of `settings` on the shared splits into `out`, skipping runs an interrupted
     compare already finished; then write the leaderboard (leaderboard.md) and report.html."""
-    from textclf.evaluation.report import complete, read_results, write_outputs, write_results
-    from textclf.training.run import fingerprint
-
     check_settings(settings)
     out = Path(out)
     data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
@@ -369,60 +344,3 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             progress.run_finished(run, recorded[run.id], skipped=run.id in done)
     board = write_outputs(out, document, splits, rounds=rounds)
     return CompareResult(out, document["runs"], board)
-
-
-class RichProgress:
-    """The CLI's display: a bar over all runs, a bar over the current run's steps, a line per run."""
-
-    def __init__(self, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=True, disable=not console.is_terminal,
-        )
-        self.overall: Any = None
-        self.current: Any = None
-
-    def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def started(self, runs: list[Run], done: set[str]) -> None:
-        resumed = f"; {len(done)} already done, resuming" if done else ""
-        self.console.print(f"[bold]compare[/] {len(runs)} runs{resumed}", highlight=False)
-        self.overall = self.progress.add_task("all runs", total=len(runs), completed=len(done), status="")
-
-    def run_started(self, run: Run) -> None:
-        self.current = self.progress.add_task(run.id, total=None, status="preparing data")
-
-    def step(self, step: Any) -> None:
-        self.progress.update(self.current, total=step.total_steps, completed=step.step,
-                             status=f"epoch {step.epoch + 1} loss {step.loss:.3f}")
-
-    def run_finished(self, run: Run, record: dict, *, skipped: bool) -> None:
-        from rich.markup import escape
-
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-            self.current = None
-        if skipped:
-            self.console.print(f"  {escape(run.id):24} already done: accuracy {record['accuracy']:.4f}",
-                               highlight=False)
-            return
-        self.progress.advance(self.overall)
-        self.console.print(
-            f"  {escape(run.id):24} accuracy {record['accuracy']:.4f}  macro-F1 {record['macro_f1']:.4f}  "
-            f"{record['train_seconds']:.1f} s", highlight=False)

@@ -6,14 +6,60 @@ priority) the defaults, a preset, a YAML file (`--config`), command-line flags a
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from textclf.errors import ConfigError
+from textclf.errors import ConfigError, ModelFormatError
+from textclf.presets import get_preset
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first problem of a pydantic ValidationError, in the words textclf's messages use."""
+
+    key: str  # dotted location, e.g. "train.lr" or "kernel_sizes.0"
+    message: str  # pydantic's message, lower-cased
+    unknown: bool  # an extra key that the settings do not have
+    got: Any
+
+
+def first_problem(error: ValidationError) -> Problem:
+    first = error.errors()[0]
+    return Problem(".".join(str(part) for part in first["loc"]), first["msg"].lower(),
+                   first["type"] == "extra_forbidden", first.get("input"))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' Did you mean X?' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def settings_error(error: ValidationError, model: str, known: Iterable[str]) -> ConfigError:
+    """One line for invalid `model.*` settings of the model called `model` (known: its setting names)."""
+    problem = first_problem(error)
+    key = problem.key.split(".")[0] if problem.unknown else problem.key
+    if problem.unknown:
+        known = list(known)
+        listed = f"expected one of: {', '.join(known)}" if known else "it has no settings"
+        return ConfigError(f"model.{key} is not a setting of the {model!r} model; {listed}.{did_you_mean(key, known)}")
+    return ConfigError(f"model.{key} for {model!r}: {problem.message}, got {problem.got!r}.")
+
+
+def saved_settings_error(error: ValidationError, where: Path) -> ModelFormatError:
+    """One line for model settings in a saved config.json that do not validate."""
+    problem = first_problem(error)
+    return ModelFormatError(
+        f"{where}: model settings are invalid: {problem.key} {problem.message}, got {problem.got!r}. "
+        "The folder was modified; retrain or restore it."
+    )
 
 
 class _Section(BaseModel):
@@ -82,7 +128,7 @@ class TrainConfig(_Section):
     @classmethod
     def _check_device(cls, value: str) -> str:
         if value not in ("auto", "cpu", "cuda", "mps") and not value.startswith("cuda:"):
-            raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return value
 
 
@@ -94,13 +140,11 @@ class RunConfig(_Section):
     preset: str | None = None
 
 
-def _format_validation_error(error: ValidationError, where: str) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    got = first.get("input")
-    if first["type"] == "extra_forbidden":
-        return f"{where}: unknown setting {key!r}. Run 'textclf train --print-config' to see every setting."
-    return f"{where}: {key} {first['msg'].lower()}, got {got!r}. Fix the value of {key}."
+def _section_fields(key: str) -> list[str]:
+    section = {"data": DataConfig, "train": TrainConfig}.get(key.split(".")[0])
+    if section is not None:
+        return [f"{key.split('.')[0]}.{name}" for name in section.model_fields]
+    return list(RunConfig.model_fields)
 
 
 def build_config(values: dict[str, Any], where: str = "configuration") -> RunConfig:
@@ -108,7 +152,13 @@ def build_config(values: dict[str, Any], where: str = "configuration") -> RunCon
     try:
         return RunConfig.model_validate(values)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, where)) from None
+        problem = first_problem(error)
+        if problem.unknown:
+            hint = did_you_mean(problem.key, _section_fields(problem.key))
+            raise ConfigError(f"{where}: unknown setting {problem.key!r}.{hint} Run 'textclf train --print-config' "
+                              "to see every setting.") from None
+        raise ConfigError(f"{where}: {problem.key} {problem.message}, got {problem.got!r}. "
+                          f"Fix the value of {problem.key}.") from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -140,8 +190,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(
+            f"--set {item!r}: the value {raw!r} is not valid YAML ({problem}); expected a number, true/false, "
+            "a word, a list such as [3,4,5], or a quoted string such as 'a: b'."
+        ) from None
     return key.strip().split("."), value
 
 
@@ -182,3 +236,21 @@ def resolve_config(
         path, value = parse_override(item)
         set_dotted(values, path, value)
     return build_config(values)
+
+
+_SECTIONS = {"data": DataConfig.model_fields, "train": TrainConfig.model_fields}
+
+
+def config_from_kwargs(settings: dict[str, Any], base: RunConfig | dict | None = None) -> RunConfig:
+    """RunConfig from flat keyword arguments: each key goes to the section that has it (data,
+    train), or to the model section otherwise; 'vectors' and 'preset' are top-level."""
+    values = base.model_dump(exclude_unset=True) if isinstance(base, RunConfig) else dict(base or {})
+    for key, value in settings.items():
+        if key in ("vectors", "preset"):
+            values[key] = value
+            continue
+        section = next((name for name, fields in _SECTIONS.items() if key in fields), "model")
+        values.setdefault(section, {})[key] = value
+    if values.get("preset"):  # a preset sits under everything given explicitly, as on the command line
+        values = merge(get_preset(values["preset"]).values, values)
+    return build_config(values, where="train()")

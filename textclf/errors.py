@@ -40,3 +40,7 @@ class TrainingError(TextClfError, RuntimeError):
     """Training failed at run time (non-finite loss, out of memory, ...)."""
 
     exit_code = 1
+
+
+class TextClfWarning(UserWarning):
+    """A warning about data or settings that still allow the run to go on (tests turn it into an error)."""

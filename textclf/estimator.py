@@ -11,14 +11,16 @@ raises NotFittedError. So `clone`, `Pipeline`, `cross_val_score` and `GridSearch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
+from textclf.data.readers import Dataset
 from textclf.errors import ConfigError, DataError, NotFittedError
+from textclf.inference.predictor import Predictor, check_texts
+from textclf.training.run import train
 
 # Estimator parameters that are train() settings of the same name; None means "the family default".
 _TRAIN_SETTINGS = ("architecture", "epochs", "batch_size", "lr", "seed", "vectors", "max_length", "device",
@@ -27,24 +29,6 @@ _TRAIN_SETTINGS = ("architecture", "epochs", "batch_size", "lr", "seed", "vector
 
 class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
     """textclf's NotFittedError that scikit-learn's own tools recognise too."""
-
-
-def check_texts(texts: Any, where: str) -> list[str]:
-    """`texts` as a list of str: a list, tuple, 1-d array or Series of strings (not one string)."""
-    if isinstance(texts, str | bytes):
-        raise DataError(f"{where} got one string; expected a list of texts. Wrap it: [text].")
-    if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise DataError(
-            f"{where} got an array of shape {texts.shape}; expected a 1-d sequence of texts. "
-            "Pass a list of strings (a text column), not a feature matrix."
-        )
-    if not isinstance(texts, Iterable):
-        raise DataError(f"{where} got {type(texts).__name__}; expected a list of texts.")
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise DataError(f"{where}: text {i} is {type(text).__name__} ({text!r:.40}); expected str.")
-    return out
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
@@ -112,9 +96,6 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> TextClassifier:
         """Train on texts X (N,) and labels y (N,); returns self."""
-        from textclf.data.readers import Dataset
-        from textclf.training.run import train
-
         texts = check_texts(X, "TextClassifier.fit X")
         if y is None:
             raise DataError("TextClassifier.fit needs labels y; got None. Pass fit(texts, labels).")
@@ -133,7 +114,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self._columns = np.array([model.labels.index(name) for name in names])
         return self
 
-    def _fitted_model(self) -> Any:
+    def _fitted_model(self) -> Predictor:
         if not hasattr(self, "model_"):
             raise EstimatorNotFittedError(
                 "This TextClassifier is not fitted yet; expected fit(texts, labels) before predicting."

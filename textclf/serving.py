@@ -1,4 +1,4 @@
-"""The HTTP service: FastAPI over any loaded model (textclf.Model, OnnxModel or a baseline).
+"""The HTTP service: FastAPI over any Predictor (textclf.Model, LinearModel, OnnxModel).
 
     POST /predict  {"texts": ["...", ...]} -> {"predictions": [{"label", "probabilities"}], ...}
     GET  /health   liveness
@@ -34,7 +34,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictStr
 from starlette.exceptions import HTTPException
 
+from textclf import __version__
 from textclf.errors import ConfigError
+from textclf.inference.loading import load_predictor
+from textclf.inference.predictor import Predictor
 
 ENVIRONMENT_KEY = "TEXTCLF_SERVE"  # how `textclf serve --workers N` hands its settings to each worker
 
@@ -168,10 +171,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def metadata(model: Any, runtime: str, limits: Limits) -> dict[str, Any]:
+def metadata(model: Predictor, runtime: str, limits: Limits) -> dict[str, Any]:
     """What GET /metadata returns: labels, architecture, metrics, versions, limits."""
-    from textclf import __version__
-
     versions = {"textclf": __version__, "python": sys.version.split()[0]}
     for name in ("torch", "onnxruntime", "tokenizers", "numpy", "sklearn"):
         if name in sys.modules:
@@ -209,12 +210,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"prediction failed: {type(error).__name__}: {error}"[:300])
 
 
-def create_app(model: Any, *, runtime: str = "torch", limits: Limits | None = None,
+def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits: Limits | None = None,
                threads: int | None = None) -> FastAPI:
-    """The FastAPI app serving `model`: a loaded model, or a model folder loaded with `runtime`
+    """The FastAPI app serving `model`: a loaded Predictor, or a model folder loaded with `runtime`
     ('torch' or 'onnx') and `threads` inference threads."""
-    from textclf import __version__
-    from textclf.prediction import load_predictor
 
     limits = limits or Limits()
     for name, value in asdict(limits).items():

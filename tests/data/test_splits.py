@@ -81,7 +81,7 @@ def test_given_test_set_is_kept_and_never_split():
     splits = make_splits(DATA, test=test, val_size=0.1)
     assert splits.test is test
     assert (len(splits.train), len(splits.val)) == (162, 18)
-    assert_partition(Splits(splits.train, splits.val, None), DATA)
+    assert_partition(Splits(splits.train, splits.val, None, splits.train_index, splits.val_index, None), DATA)
 
 
 def test_kfold_each_row_is_tested_once_and_val_comes_from_the_other_folds():

@@ -19,6 +19,7 @@ from textclf.cli import app
 from textclf.doctor.monitors import RunFacts, StepRecorder, diagnose_training
 from textclf.doctor.training import diagnosed_failures, read_run
 from textclf.errors import ModelFormatError, TrainingError
+from textclf.training.records import DataSummary
 from textclf.training.run import train
 
 LABELS = ["anger", "fear", "joy"]
@@ -126,7 +127,7 @@ def test_a_nan_failure_is_explained_by_the_gradient_record() -> None:
         labels = LABELS
         train = type("E", (), {"labels": np.array([0, 1, 2])})()
         val = type("E", (), {"labels": np.array([0, 1, 2])})()
-        summary: dict = {}
+        summary = DataSummary(3, 3, 0, {}, 10, 5, 0.0, 3.0, 0.0)
 
     recorder = StepRecorder()
     recorder.grad_norms = [0.3, 30.0, 900.0]

@@ -10,12 +10,13 @@ from textclf.config import ModelConfig
 from textclf.data.batching import collate
 from textclf.data.tokenize import build_tokenizer
 from textclf.errors import ConfigError
-from textclf.io import load_model, save_model
-from textclf.model import Model
-from textclf.models import ARCHITECTURES, build_classifier
+from textclf.inference.loading import load_model
+from textclf.inference.model import Model
+from textclf.models import build_classifier, resolve_model_config
+from textclf.registry import get_kind, kinds
 from textclf.training.optim import clip_gradients, make_optimizer
 
-ARCH_NAMES = sorted(ARCHITECTURES)
+ARCH_NAMES = sorted(kind.name for kind in kinds("neural"))
 VOCAB = 60
 
 
@@ -91,13 +92,11 @@ def test_save_load_gives_identical_logits(name, tmp_path):
     tokenizer = build_tokenizer(texts)
     config = ModelConfig(architecture=name, embedding_dim=8)
     network = build_classifier(config, vocab_size=tokenizer.get_vocab_size(), num_labels=2)
-    from textclf.models import get_architecture, resolve_model_config
-
-    _, resolved, _ = resolve_model_config(config)
-    saved = {"architecture": get_architecture(name).id, "model": resolved.model_dump(exclude={"architecture"}),
+    _, _, resolved, _ = resolve_model_config(config)
+    saved = {"architecture": get_kind(name).id, "model": resolved.model_dump(exclude={"architecture"}),
              "vocab_size": tokenizer.get_vocab_size(), "num_labels": 2, "max_length": 16}
     model = Model(network, tokenizer, ["neg", "pos"], saved, {"note": "test"})
-    save_model(model, tmp_path / "m")
+    model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(model.logits(texts), loaded.logits(texts))
     assert loaded.labels == ["neg", "pos"]

@@ -17,7 +17,7 @@ from textclf.errors import TrainingError
 from textclf.nn import native_lstm
 from textclf.nn.rnn import RecurrentStack, use_native_lstm
 from textclf.training import kernels
-from textclf.warnings import TextClfWarning
+from textclf.errors import TextClfWarning
 
 pytestmark = pytest.mark.skipif(not native_lstm.available()[0], reason="the native LSTM kernel cannot be built here")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from textclf.errors import ConfigError
-from textclf.training.loop import check_precision
+from textclf.runtime import check_precision
 
 
 def test_bf16_and_fp32_on_cpu_pass():

@@ -17,6 +17,21 @@ from textclf.data.tokenize import PAD_ID
 
 
 @dataclass
+class Encoded:
+    """A split as the network sees it: token ids per text, label ids."""
+
+    ids: list[np.ndarray]
+    labels: np.ndarray | None  # (N,) int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
 class Batch:
     ids: torch.Tensor  # (B, T) int64, right-padded with PAD_ID
     lengths: torch.Tensor  # (B,) int64, real lengths (0 for an empty text)

@@ -6,10 +6,11 @@ no test row can reach training or model selection. Every split keeps the rows in
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -20,9 +21,27 @@ from textclf.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class Splits:
+    """The splits, and the rows of the data each came from (`test_index` is None for a separate test set)."""
+
     train: Dataset
     val: Dataset
     test: Dataset | None
+    train_index: np.ndarray = field(compare=False)
+    val_index: np.ndarray = field(compare=False)
+    test_index: np.ndarray | None = field(compare=False)
+
+
+def fingerprint(*datasets: Dataset | None) -> str:
+    """sha256 of the texts and labels of every dataset given, in order (None is skipped)."""
+    digest = hashlib.sha256()
+    for data in datasets:
+        if data is None:
+            continue
+        for text, label in zip(data.texts, data.labels or [""] * len(data.texts), strict=True):
+            digest.update(text.encode("utf-8", "surrogatepass"))
+            digest.update(b"\x1f" + label.encode("utf-8") + b"\x1e")
+        digest.update(b"\x1d")
+    return digest.hexdigest()
 
 
 def make_splits(
@@ -57,19 +76,20 @@ def make_splits(
     _check_min_per_class(counts, 2, data.source, "a stratified split needs at least 2 per class", "")
     labels = np.asarray(data.labels)
     rest = np.arange(len(data))
-    test_part = test
+    test_part, test_index = test, None
     if test is not None:
         _check_test(test, counts)
     elif test_size is not None:
         n_test = _fraction_of(test_size, len(data))
         _check_split_size("test", n_test, f"--test-size {test_size} of {len(data)}", len(counts), data.source)
         rest, held = train_test_split(rest, test_size=n_test, stratify=labels, random_state=seed)
-        test_part = data.subset(np.sort(held))
+        test_index = np.sort(held)
+        test_part = data.subset(test_index)
         _check_left(Counter(labels[rest]), counts, 2, f"{data.source} after taking the test split",
                     "a stratified validation split needs at least 2 per class. Lower --test-size or add examples")
     n_val = _fraction_of(val_size, len(data))
     train_idx, val_idx = _split_val(data, labels, rest, n_val, f"--val-size {val_size} of {len(data)}", counts, seed)
-    return Splits(data.subset(train_idx), data.subset(val_idx), test_part)
+    return Splits(data.subset(train_idx), data.subset(val_idx), test_part, train_idx, val_idx, test_index)
 
 
 def kfold_splits(data: Dataset, *, folds: int, val_size: float = 0.1, seed: int = 0) -> list[Splits]:
@@ -94,7 +114,9 @@ def kfold_splits(data: Dataset, *, folds: int, val_size: float = 0.1, seed: int 
         n_val = _fraction_of(val_size, len(rest))
         how = f"--val-size {val_size} of the {len(rest)} training rows of fold {fold}"
         train_idx, val_idx = _split_val(data, labels, rest, n_val, how, counts, seed)
-        splits.append(Splits(data.subset(train_idx), data.subset(val_idx), data.subset(np.sort(held))))
+        held = np.sort(held)
+        splits.append(Splits(data.subset(train_idx), data.subset(val_idx), data.subset(held), train_idx, val_idx,
+                             held))
     return splits
 
 

@@ -20,9 +20,11 @@ import numpy as np
 
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.tokenize import UNK_ID, build_tokenizer, choose_max_length, encode, token_counts, vocabulary
+from textclf.doctor.baseline import cross_validated_baseline
 from textclf.doctor.findings import Finding, sort_findings
 from textclf.doctor.text import non_answer_kind, normalise
 from textclf.errors import DataError
+from textclf.vectors import load_vectors
 
 
 @dataclass
@@ -200,8 +202,6 @@ def check_vocabulary(
         tokens = np.concatenate(test_ids) if test_ids else np.zeros(0, dtype=np.int64)
         stats["test_oov_rate"] = float(np.mean(tokens == UNK_ID)) if len(tokens) else 0.0
     if vectors:
-        from textclf.vectors import load_vectors
-
         coverage = load_vectors(vectors, vocab, counts=counts).coverage
         stats["vectors"] = {"source": str(vectors), **coverage}
         tokens_cov = coverage["tokens"] or 0.0
@@ -289,8 +289,6 @@ def diagnose_data(
 
 def check_baseline(data: Dataset, *, folds: int = 5, seed: int = 0) -> tuple[dict, list[Finding]]:
     """Cross-validated TF-IDF + logistic regression; a finding when it does not beat the majority."""
-    from textclf.doctor.baseline import cross_validated_baseline
-
     result = cross_validated_baseline(data.texts, data.labels, folds=folds, seed=seed)
     majority = Counter(data.labels).most_common(1)[0][1] / len(data)
     result["majority_accuracy"] = majority

@@ -65,3 +65,10 @@ def count_by_severity(findings: Sequence[Finding]) -> dict[str, int]:
 
 def findings_to_json(findings: Sequence[Finding]) -> list[dict[str, str]]:
     return [f.to_dict() for f in sort_findings(findings)]
+
+
+def findings_payload(findings: Sequence[Finding], **extra: Any) -> dict[str, Any]:
+    """The --json document of the doctor commands: extra keys (source, stats, ...) then findings,
+    counts and `serious`."""
+    return {**extra, "findings": findings_to_json(findings), "counts": count_by_severity(findings),
+            "serious": is_serious(findings)}

@@ -1,48 +1,33 @@
 """The doctor inside every training run: the facts the monitors need, the linear baseline on the
 run's own split, and the findings stored in training.json ("findings") and printed at the end.
 
-Used by textclf.training.run.train; `textclf doctor run MODEL_DIR` re-reads what it stored.
+Used by textclf.training.run; `textclf doctor run MODEL_DIR` re-reads what it stored.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from textclf.doctor.baseline import split_baseline
 from textclf.doctor.findings import Finding, findings_to_json
 from textclf.doctor.monitors import RunFacts, StepRecorder, check_gradients, diagnose_training
 from textclf.errors import ConfigError, ModelFormatError, TrainingError
 
 
-def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
-    """How many of `texts` also occur, exactly, in `train_texts` (cheap enough for every run)."""
-    if not texts:
-        return 0
-    seen = set(train_texts)
-    return sum(text in seen for text in texts)
-
-
-def split_overlap(train: Any, val: Any, test: Any | None) -> dict[str, int]:
-    """{"val_in_train", "test_in_train"} for the data summary: rows whose text is also in train."""
-    return {"val_in_train": count_in(train.texts, val.texts),
-            "test_in_train": count_in(train.texts, test.texts if test is not None else None)}
-
-
 def linear_baseline(prepared: Any, seed: int) -> dict:
-    """TF-IDF + logistic regression on the run's training split (at most 20,000 texts), scored on
-    its validation split; the same token ids the network sees."""
-    from textclf.doctor.baseline import split_baseline
-
+    """The doctor's linear model fitted on the run's training split (at most 20,000 texts), scored on
+    its validation split: the same texts the network sees."""
     start = time.perf_counter()
-    result = split_baseline(prepared.train.ids, prepared.train.labels, prepared.val.ids, prepared.val.labels,
-                            vocab_size=prepared.tokenizer.get_vocab_size(), num_labels=len(prepared.labels),
-                            seed=seed)
+    splits = prepared.splits
+    result = split_baseline(splits.train.texts, prepared.train.labels, splits.val.texts, prepared.val.labels,
+                            num_labels=len(prepared.labels), seed=seed)
     result["seconds"] = time.perf_counter() - start
     return result
 
@@ -50,7 +35,7 @@ def linear_baseline(prepared: Any, seed: int) -> dict:
 def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline: dict | None) -> RunFacts:
     """RunFacts from a PreparedData (textclf.training.run), the train settings and the step record."""
     num_labels = len(prepared.labels)
-    summary = prepared.summary
+    summary = prepared.summary.to_json()  # a textclf.training.records.DataSummary
     return RunFacts(
         labels=list(prepared.labels),
         train_counts=np.bincount(prepared.train.labels, minlength=num_labels).tolist(),
@@ -106,7 +91,8 @@ def read_run(model_dir: str | Path) -> tuple[list[Finding], dict[str, Any]]:
     line = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
             f"{_fmt(summary['val_accuracy'])}, macro-F1 {_fmt(summary['val_macro_f1'])}")
     if base:
-        line += f" · TF-IDF + LR on the same split: {_fmt(base.get('val_accuracy'))}, {_fmt(base.get('val_macro_f1'))}"
+        name = base.get("model") or "TF-IDF + LR"
+        line += f" · {name} on the same split: {_fmt(base.get('val_accuracy'))}, {_fmt(base.get('val_macro_f1'))}"
     summary["line"] = line
     return findings, summary
 

@@ -156,15 +156,3 @@ NOTE = ("Mean ± sd over runs (seeds or folds); 95% CI: percentile bootstrap ove
         "paired bootstrap on the same resampled examples; 'real' when p < {alpha} (not corrected for the "
         "number of models). Train s: wall-clock seconds of textclf.train per run (mean), texts/s: test-set "
         "prediction speed, size: the model folder on disk.")
-
-
-def to_rich(board: Mapping[str, Any], title: str = "leaderboard") -> Any:
-    """The same table for the terminal (rich)."""
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(COLUMNS):
-        table.add_column(column.strip(), justify="left" if i == 0 else "right")
-    for row in board["rows"]:
-        table.add_row(*[f"[bold]{text}[/]" if bold else text for text, bold in cells(row, board)])
-    return table

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -23,8 +22,8 @@ import numpy as np
 
 from textclf.errors import ConfigError
 from textclf.evaluation import plots
-from textclf.evaluation.leaderboard import COLUMNS, NOTE, cells
-from textclf.io import write_json
+from textclf.evaluation.leaderboard import COLUMNS, NOTE, build_leaderboard, cells, to_markdown
+from textclf.folder import atomic_write, atomic_write_json
 
 PREDICTIONS = "predictions.json"  # a run folder's test predictions: y_true, y_pred, confidence
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -229,19 +228,11 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: int = 2000) -> dict:
     """Leaderboard, paired tests and data summary into results.json; leaderboard.md and report.html.
 
     `splits` are the compare's textclf.compare.Split objects (test texts for the examples shown).
     Returns the leaderboard."""
-    from textclf.evaluation.leaderboard import build_leaderboard, to_markdown
-
     records, labels = document["runs"], document["labels"]
     predictions = {r["folder"]: _read_json(out / r["folder"] / PREDICTIONS) for r in records}
     histories = {}
@@ -254,11 +245,11 @@ def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: i
                                     first.test_data.labels)
     document["leaderboard"] = board
     write_results(out, document)
-    _write_text(out / "leaderboard.md", to_markdown(board))
+    atomic_write(out / "leaderboard.md", to_markdown(board))
     texts = {split.key: split.test_data.texts for split in splits}
     lengths = {"train": [len(tokenize(t)) for t in first.fit_data.texts],
                "test": [len(tokenize(t)) for t in first.test_data.texts]}
-    _write_text(out / "report.html", report_html(document, board, predictions, histories, texts, lengths))
+    atomic_write(out / "report.html", report_html(document, board, predictions, histories, texts, lengths))
     return board
 
 
@@ -304,6 +295,4 @@ def complete(folder: Path) -> bool:
 
 def write_results(out: Path, document: dict) -> None:
     """results.json through a temporary sibling and a rename: never half written."""
-    tmp = out / f".results.json.tmp-{os.getpid()}"
-    write_json(tmp, document)
-    os.replace(tmp, out / "results.json")
+    atomic_write_json(out / "results.json", document)

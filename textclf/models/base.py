@@ -1,18 +1,38 @@
-"""The one Classifier: embedding -> encoder -> dropout -> optional hidden layer -> linear logits.
+"""The one Classifier: embedding -> encoder -> dropout -> optional hidden layer -> linear logits,
+and `EncoderSpec`, what each architecture module declares about its encoder.
 
-Architectures differ only in the encoder, which maps `embedded (B, T, E), mask (B, T),
-lengths (B,), ids (B, T)` to `(B, D)` and exposes `output_dim`. The model returns logits: softmax
-happens in the loss or at prediction, never as a layer.
+Architectures differ only in the encoder, which maps `embedded (B, T, E), mask (B, T), lengths (B,)`
+to `(B, D)` and exposes `output_dim`. An encoder that also reads the token ids (fastText hashes word
+pairs) says so with `reads_ids = True` and receives them as a fourth argument. The model returns
+logits: softmax happens in the loss or at prediction, never as a layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from textclf.data.tokenize import PAD_ID
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An architecture's encoder: its settings (a frozen pydantic model whose fields are the
+    `model.*` keys it accepts), its builder `build(settings, input_dim) -> nn.Module`, and what it
+    prefers over the shared defaults."""
+
+    settings: type[BaseModel]
+    build: Callable[[Any, int], nn.Module]
+    defaults: dict[str, Any] = field(default_factory=dict)  # shared classifier settings (dropout, ...)
+    train_defaults: dict[str, Any] = field(default_factory=dict)  # training settings (lr, epochs, ...)
+    sparse_embeddings: bool = False  # sparse gradients for its embedding tables (see make_optimizer)
 
 
 class Classifier(nn.Module):
@@ -30,6 +50,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.encoder = encoder
+        self.reads_ids = bool(getattr(encoder, "reads_ids", False))
         self.time_major = bool(getattr(encoder, "time_major", False))
         self.dropout = nn.Dropout(dropout)
         width = encoder.output_dim
@@ -48,5 +69,6 @@ class Classifier(nn.Module):
         embedded = self.embedding(ids.t()).transpose(0, 1) if self.time_major else self.embedding(ids)
         # Zeroing padded positions makes every encoder independent of how wide the batch is.
         embedded = embedded * mask[:, :, None].to(self.embedding.weight.dtype)  # (B, T, E)
-        encoded = self.encoder(embedded, mask, lengths, ids)  # (B, D)
+        extra = (ids,) if self.reads_ids else ()
+        encoded = self.encoder(embedded, mask, lengths, *extra)  # (B, D)
         return self.head(self.hidden(self.dropout(encoded)))  # (B, C)

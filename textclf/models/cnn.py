@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from textclf.models.base import EncoderSpec
+
 
 class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -26,7 +28,7 @@ class CNNEncoder(nn.Module):
         )
         self.output_dim = config.num_filters * len(config.kernel_sizes)
 
-    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+    def forward(self, embedded, mask, lengths) -> torch.Tensor:
         x = embedded.transpose(1, 2)  # (B, E, T)
         pooled = []
         padding = ~mask[:, None, :]  # (B, 1, T)
@@ -37,3 +39,6 @@ class CNNEncoder(nn.Module):
             # empty text (every position -inf) pools to relu(-inf) = 0, as masked_max gives.
             pooled.append(F.relu(features.masked_fill(padding, float("-inf")).amax(dim=2)))  # (B, F)
         return torch.cat(pooled, dim=1)  # (B, F * K)
+
+
+CNN = EncoderSpec(CNNConfig, CNNEncoder)

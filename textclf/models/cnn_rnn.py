@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from textclf.models.base import EncoderSpec
 from textclf.nn.rnn import RecurrentStack, layer_plan
 
 
@@ -61,7 +62,7 @@ class CNNRNNEncoder(nn.Module):
         )
         self.output_dim = sum(r.output_dim for r in self.rnns)
 
-    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+    def forward(self, embedded, mask, lengths) -> torch.Tensor:
         x = embedded.transpose(1, 2)  # (B, E, T)
         keep = mask[:, None, :].to(x.dtype)  # (B, 1, T)
         features = []
@@ -84,3 +85,7 @@ def cnn_lstm_encoder(config: CNNRNNConfig, input_dim: int) -> CNNRNNEncoder:
 
 def cnn_gru_encoder(config: CNNRNNConfig, input_dim: int) -> CNNRNNEncoder:
     return CNNRNNEncoder(config, input_dim, cell="gru")
+
+
+CNN_LSTM = EncoderSpec(CNNRNNConfig, cnn_lstm_encoder)
+CNN_GRU = EncoderSpec(CNNRNNConfig, cnn_gru_encoder)

@@ -6,6 +6,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from textclf.models.base import EncoderSpec
+
 _HASH_MULTIPLIER = 1_000_003
 
 
@@ -17,6 +19,8 @@ class FastTextConfig(BaseModel):
 
 
 class FastTextEncoder(nn.Module):
+    reads_ids = True  # word pairs are hashed from the token ids
+
     def __init__(self, config: FastTextConfig, input_dim: int) -> None:
         super().__init__()
         self.buckets = config.bigram_buckets
@@ -35,3 +39,7 @@ class FastTextEncoder(nn.Module):
             total = total + (self.bigrams(hashed) * pair_mask[:, :, None]).sum(dim=1)
             count = count + pair_mask.sum(dim=1)
         return total / count.clamp(min=1.0)[:, None]  # (B, E)
+
+
+FASTTEXT = EncoderSpec(FastTextConfig, FastTextEncoder, defaults={"dropout": 0.0}, sparse_embeddings=True,
+                       train_defaults={"lr": 0.01, "epochs": 20, "patience": 4})

@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from textclf.models.base import EncoderSpec
 from textclf.nn.rnn import RecurrentStack, layer_plan
 
 Cell = Literal["lstm", "gru"]
@@ -63,7 +64,7 @@ class RNNEncoder(nn.Module):
         )
         self.output_dim = self.rnn.output_dim
 
-    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+    def forward(self, embedded, mask, lengths) -> torch.Tensor:
         return self.rnn(embedded, mask, lengths)  # (B, D)
 
 
@@ -73,3 +74,9 @@ def lstm_encoder(config: BaseModel, input_dim: int) -> RNNEncoder:
 
 def gru_encoder(config: BaseModel, input_dim: int) -> RNNEncoder:
     return RNNEncoder(config, input_dim, cell="gru")
+
+
+LSTM = EncoderSpec(RNNConfig, lstm_encoder)
+GRU = EncoderSpec(RNNConfig, gru_encoder)
+BILSTM = EncoderSpec(BiRNNConfig, lstm_encoder)
+BIGRU = EncoderSpec(BiRNNConfig, gru_encoder)

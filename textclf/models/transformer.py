@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from textclf.models.base import EncoderSpec
 from textclf.nn.pooling import masked_mean
 
 
@@ -53,7 +54,7 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.output_dim = dim
 
-    def forward(self, embedded, mask, lengths, ids) -> torch.Tensor:
+    def forward(self, embedded, mask, lengths) -> torch.Tensor:
         x = self.project(embedded)  # (B, T, D)
         x = x + sinusoidal_positions(x.size(1), x.size(2), x.device).to(x.dtype)
         # An empty text would have every key masked (softmax of nothing = NaN): let it attend to
@@ -65,3 +66,10 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, src_key_padding_mask=padding)
         return masked_mean(self.norm(x), mask)  # (B, D)
+
+
+TRANSFORMER = EncoderSpec(
+    TransformerConfig, TransformerEncoder, defaults={"dropout": 0.1, "embedding_dim": 128},
+    # ISEAR, 3 seeds: 0.554 against 0.530 at lr 2e-3 and 10 epochs (0.548 at 1e-3 and 10 epochs)
+    train_defaults={"lr": 1e-3, "epochs": 15, "patience": 4},
+)

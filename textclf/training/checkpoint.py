@@ -8,7 +8,6 @@ fingerprint of the run it belongs to). It is replaced atomically at the end of e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from textclf.errors import ConfigError, ModelFormatError
+from textclf.folder import atomic_dir
 from textclf.training.loop import LoopState
 from textclf.training.optim import OptimizerSet
 
@@ -67,19 +67,15 @@ class Checkpointer:
         if state.best_epoch == state.epoch - 1 or self.best is None:
             self.best = weights
         tensors, meta = _flatten_optimizer(optimizer)
-        tmp = self.folder.parent / f".{self.folder.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        safetensors.torch.save_file(weights, str(tmp / "weights.safetensors"))
-        safetensors.torch.save_file(self.best, str(tmp / "best.safetensors"))
-        safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
         payload = {"fingerprint": self.fingerprint, "loop": asdict(state), "optimizer": meta}
-        (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
-        old = self.folder.parent / f".{self.folder.name}.old-{os.getpid()}"
-        if self.folder.exists():
-            self.folder.rename(old)
-        tmp.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
+
+        def write(tmp: Path) -> None:
+            safetensors.torch.save_file(weights, str(tmp / "weights.safetensors"))
+            safetensors.torch.save_file(self.best, str(tmp / "best.safetensors"))
+            safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+
+        atomic_dir(self.folder, write)
 
     def load(self, model: nn.Module, optimizer: OptimizerSet) -> tuple[LoopState, dict]:
         """Restore weights and optimizer in place; return the loop state and the best weights."""

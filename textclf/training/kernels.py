@@ -7,10 +7,9 @@ import warnings
 import torch
 from torch import nn
 
-from textclf.errors import TrainingError
+from textclf.errors import TextClfWarning, TrainingError
 from textclf.nn import native_lstm
 from textclf.nn.rnn import use_native_lstm
-from textclf.warnings import TextClfWarning
 
 
 def select_lstm_kernel(network: nn.Module, device: torch.device, choice: str) -> str | None:

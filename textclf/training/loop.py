@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,43 +18,15 @@ import torch
 from torch import nn
 
 from textclf.config import TrainConfig
-from textclf.data.batching import bucket_batches, collate
-from textclf.errors import ConfigError, TrainingError
+from textclf.data.batching import Encoded, bucket_batches, collate
+from textclf.errors import TrainingError
 from textclf.evaluation.metrics import classification_metrics
+from textclf.inference.model import predict_logits
 from textclf.nn import native_lstm
+from textclf.runtime import autocast
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
+from textclf.training.records import EpochRecord, Step
 from textclf.training.schedule import lr_at
-
-
-@dataclass
-class Encoded:
-    """A split as the network sees it: token ids per text, label ids, lengths."""
-
-    ids: list[np.ndarray]
-    labels: np.ndarray | None  # (N,) int64
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass
-class Step:
-    epoch: int  # 0-based
-    step: int  # optimizer steps done so far
-    total_steps: int
-    loss: float
-    lr: float
-    grad_norm: float
-    seconds: float  # since the start of training
-    metrics: dict | None = None  # validation metrics, on the last step of an epoch only
-    is_best: bool = False
-    train_loss: float | None = None  # mean training loss of the epoch, with `metrics`
-    train_accuracy: float | None = None  # running training accuracy of the epoch (dropout on), with `metrics`
-    epoch_train_seconds: float | None = None  # the epoch's optimizer steps alone (no validation), with `metrics`
 
 
 @dataclass
@@ -69,59 +41,10 @@ class LoopState:
     history: list[dict] = field(default_factory=list)
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when present, else CPU; anything else is taken as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(
-            f"--device {device} was asked for but CUDA is not available here. Use --device auto or cpu."
-        )
-    return torch.device(device)
-
-
-def check_precision(device: torch.device, precision: str) -> None:
-    """bf16 runs on any CPU (fastest with AVX512-BF16/AMX) but only on GPUs that support it."""
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(
-            f"--precision bf16 on {device}: this GPU ({torch.cuda.get_device_name(device)}) does not support "
-            "bfloat16; expected an Ampere or newer GPU. Use --precision fp32 (--set train.precision=fp32)."
-        )
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
 def count_batches(n: int, batch_size: int, chunk_batches: int = 50) -> int:
     chunk = batch_size * chunk_batches
     full, rest = divmod(n, chunk)
     return full * chunk_batches + math.ceil(rest / batch_size)
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module, ids: Sequence[np.ndarray], *, device: torch.device, batch_size: int = 256,
-    precision: str = "fp32",
-) -> np.ndarray:
-    """Logits (N, C) in the input order; batches are sorted by length for speed."""
-    was_training = model.training
-    model.eval()
-    lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
-    out: np.ndarray | None = None
-    for index in bucket_batches(lengths, batch_size):
-        batch = collate(ids, index).to(device)
-        with autocast(device, precision):
-            logits = model(batch.ids, batch.lengths, batch.mask).float().cpu().numpy()
-        if out is None:
-            out = np.empty((len(ids), logits.shape[1]), dtype=np.float32)
-        out[batch.index] = logits
-    model.train(was_training)
-    if out is None:
-        return np.zeros((0, model.head.out_features), dtype=np.float32)
-    return out
 
 
 def train_steps(
@@ -206,9 +129,9 @@ def evaluate_split(
 
 @dataclass
 class FitResult:
-    history: list[dict]
+    history: list[EpochRecord]
     best_epoch: int
-    best_metrics: dict
+    best: EpochRecord | None
     epochs_run: int
     seconds: float
     stopped_early: bool
@@ -268,13 +191,7 @@ def fit(
                 for callback in callbacks:
                     callback(step)
                 continue
-            state.history.append({"epoch": step.epoch + 1, "train_loss": step.train_loss,
-                                  "train_accuracy": step.train_accuracy,
-                                  "val_loss": step.metrics["loss"], "val_accuracy": step.metrics["accuracy"],
-                                  "val_macro_f1": step.metrics["macro_f1"], "lr": step.lr,
-                                  "grad_norm": step.grad_norm, "seconds": step.seconds,
-                                  "epoch_train_seconds": step.epoch_train_seconds,
-                                  "val_predicted_counts": step.metrics["predicted_counts"]})
+            state.history.append(EpochRecord.from_step(step).to_json())
             if step.is_best:
                 state.best_score, state.best_epoch, state.bad_epochs = step.metrics["macro_f1"], step.epoch, 0
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -288,6 +205,6 @@ def fit(
                 stopped_early = True
                 break
     model.load_state_dict(best_weights)
-    best = state.history[state.best_epoch] if state.best_epoch >= 0 else {}
-    return FitResult(state.history, state.best_epoch + 1, best, state.epoch,
-                     time.perf_counter() - start, stopped_early)
+    history = [EpochRecord(**entry) for entry in state.history]
+    best = history[state.best_epoch] if state.best_epoch >= 0 else None
+    return FitResult(history, state.best_epoch + 1, best, state.epoch, time.perf_counter() - start, stopped_early)

@@ -1,6 +1,6 @@
 """Prediction over files of any size: rows are streamed in chunks (constant memory), predicted with
-any model that has `labels` and `predict_proba` (textclf.Model, OnnxModel, the baselines) and
-written in input order as CSV or JSON lines with the label and every class probability.
+any Predictor (textclf.Model, LinearModel, OnnxModel) and written in input order as CSV or JSON
+lines with the label and every class probability.
 
 A bad row (invalid JSON, no text field, a text that is not a string, a CSV row with the wrong
 number of fields, bytes that are not UTF-8) is reported with its line number and skipped, or
@@ -14,7 +14,6 @@ import csv
 import gzip
 import io
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,32 +23,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from textclf.errors import ConfigError, DataError
+from textclf.folder import atomic_open
+from textclf.inference.predictor import Predictor
 
-RUNTIMES = ("torch", "onnx")
 INPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
 OUTPUT_FORMATS = ("csv", "jsonl")
 TEXT_COLUMNS = ("text", "sentence", "review", "content")  # as textclf.data.readers finds them
 MAX_REPORTED = 20  # bad rows kept with their message; the rest are only counted
-
-
-def load_predictor(path: str | Path, *, runtime: str = "torch", threads: int | None = None) -> Any:
-    """A model folder ready to predict: textclf.load_model (torch) or OnnxModel (onnxruntime).
-
-    `threads` caps the runtime's intra-op threads (default: the runtime's own choice).
-    """
-    if runtime == "onnx":
-        from textclf.onnx_runtime import load_onnx_model
-
-        return load_onnx_model(path, threads=threads)
-    if runtime != "torch":
-        raise ConfigError(f"--runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}.")
-    import torch
-
-    from textclf.io import load_model
-
-    if threads:
-        torch.set_num_threads(threads)
-    return load_model(path)
 
 
 @dataclass
@@ -243,7 +223,7 @@ def output_format(output: str | Path, given: str | None) -> str:
     return fmt
 
 
-def predict_rows(model: Any, rows: Iterable[Row], write: Callable[[list[Row], Any], None], report: StreamReport,
+def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[[list[Row], Any], None], report: StreamReport,
                  *, batch_size: int = 256, strict: bool = False, on_chunk: Callable[[int], None] | None = None) -> None:
     """Predict `rows` in chunks of 8 batches (sorted by length inside the model) and `write` them in order."""
     chunk: list[Row] = []
@@ -271,7 +251,7 @@ def predict_rows(model: Any, rows: Iterable[Row], write: Callable[[list[Row], An
     flush()
 
 
-def predict_file(model: Any, source: str | Path, output: str | Path, *, fmt: str | None = None,
+def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  text_column: str | None = None, id_column: str | None = None, batch_size: int = 256,
                  strict: bool = False, progress: Callable[[int, int | None, int], None] | None = None) -> StreamReport:
     """Stream `source` (CSV/TSV/JSONL/text file, .gz too, or '-' for stdin) through `model` into
@@ -281,13 +261,12 @@ def predict_file(model: Any, source: str | Path, output: str | Path, *, fmt: str
     input_format(str(source))
     output = Path(output)
     report = StreamReport(str(source), str(output))
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     start = time.perf_counter()
     opened = _Source(source)
     packed = output.name.endswith(".gz")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
+        with atomic_open(output) as raw, \
+                (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
             handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
             writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
@@ -295,32 +274,7 @@ def predict_file(model: Any, source: str | Path, output: str | Path, *, fmt: str
             predict_rows(model, rows, writer.write, report, batch_size=batch_size, strict=strict, on_chunk=on_chunk)
             handle.flush()
             handle.detach()
-        os.replace(tmp, output)
     finally:
         opened.close()
-        tmp.unlink(missing_ok=True)
     report.seconds = time.perf_counter() - start
     return report
-
-
-class FileProgress:
-    """A rich progress bar over the bytes of the input (rows are counted too); a `progress` callback
-    for predict_file. Shown on a terminal only."""
-
-    def __init__(self, console: Any, label: str) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                                 TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(),
-                                 console=console, transient=True, disable=not console.is_terminal)
-        self.task = self.progress.add_task(label, total=None, rows=0)
-
-    def __enter__(self) -> FileProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, done: int, total: int | None, rows: int) -> None:
-        self.progress.update(self.task, completed=done, total=total, rows=rows)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from textclf.errors import ConfigError, TextClfError
-from textclf.onnx_runtime import ONNX_FILE, softmax
+from textclf.folder import atomic_write
+from textclf.inference.loading import load_model
+from textclf.inference.onnx import ONNX_FILE
+from textclf.inference.predictor import softmax
 
 OPSET = 17
 TOLERANCE = 1e-4  # max absolute difference of probabilities allowed between onnxruntime and PyTorch
@@ -40,15 +42,24 @@ class _ExportAttention(nn.Module):
 
     def forward(self, query, key, value, attn_mask=None, key_padding_mask=None, need_weights=False,
                 is_causal=False) -> tuple[torch.Tensor, None]:
+        if need_weights:
+            raise ValueError("the export attention returns no attention weights; expected need_weights=False")
         a = self.attention
         q, k, v = (t.unflatten(-1, (a.num_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
                    for t in F.linear(query, a.in_proj_weight, a.in_proj_bias).chunk(3, dim=-1))
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, T, T)
-        if key_padding_mask is not None:  # TransformerEncoderLayer passes it as an additive float mask
-            if key_padding_mask.dtype == torch.bool:
-                scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+        masks = [(key_padding_mask, lambda m: m[:, None, None, :]), (attn_mask, lambda m: m)]
+        if is_causal and attn_mask is None:
+            length = scores.size(-1)
+            causal = torch.ones(length, length, dtype=torch.bool, device=scores.device).triu(1)
+            masks.append((causal, lambda m: m))
+        for mask, shape in masks:  # boolean masks mark what to ignore; float masks are added
+            if mask is None:
+                continue
+            if mask.dtype == torch.bool:
+                scores = scores.masked_fill(shape(mask), float("-inf"))
             else:
-                scores = scores + key_padding_mask[:, None, None, :]
+                scores = scores + shape(mask)
         out = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).flatten(2)  # (B, T, D)
         return a.out_proj(out), None
 
@@ -105,7 +116,7 @@ def onnx_bytes(network: nn.Module, vocab_size: int) -> bytes:
 
 def parity(network: nn.Module, data: bytes, vocab_size: int, *, seed: int = 1) -> float:
     """Max absolute difference of probabilities between onnxruntime and PyTorch on a ragged batch."""
-    import onnxruntime
+    import onnxruntime  # an optional extra; export_onnx checked it is there
 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     ids, lengths = sample_batch(vocab_size, seed=seed)
@@ -124,19 +135,17 @@ def export_onnx(model: Any, out: str | Path | None = None) -> Path:
     (TOLERANCE) and written atomically.
     """
     try:
-        import onnxruntime  # noqa: F401 - checked before the slow export
+        import onnxruntime  # noqa: F401 - an optional extra, checked before the slow export
     except ImportError:
         raise ConfigError("ONNX export needs onnx and onnxruntime: pip install 'textclf[onnx]'.") from None
-    from textclf.io import load_model
-
     folder = Path(model) if isinstance(model, str | Path) else None
     loaded = load_model(folder, device="cpu") if folder is not None else model
     network = getattr(loaded, "network", None)
     if not isinstance(network, nn.Module):
         raise ConfigError(
             f"{folder or 'this model'} is a {loaded.config.get('architecture', type(loaded).__name__)} model, "
-            "not a neural network; ONNX export covers the neural architectures only. "
-            "Predict or serve it as it is (the default --runtime torch)."
+            "not a neural network; ONNX export covers the neural architectures only. It predicts fast as it "
+            "is: use it with the default --runtime torch."
         )
     if out is None and folder is None:
         raise ConfigError("export_onnx got a Model without a folder; expected out=PATH for the .onnx file.")
@@ -149,8 +158,4 @@ def export_onnx(model: Any, out: str | Path | None = None) -> Path:
             f"ONNX export of {loaded.architecture} differs from PyTorch by {difference:.2e} in probability "
             f"(allowed {TOLERANCE:g}); nothing was written. Report this with the model's config.json."
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return target
+    return atomic_write(target, data)

@@ -1,7 +1,7 @@
-"""The `textclf` command: a few lines over each library function.
+"""The `textclf` commands: a few lines each over a library function.
 
-Errors raised on purpose (TextClfError) print one line and exit 2 (usage/data) or 1 (runtime);
-the traceback is shown only with --verbose.
+Heavy libraries (torch, scikit-learn, onnxruntime, uvicorn) are imported inside the commands that
+use them, so that `textclf --help`, `textclf models` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,39 +18,22 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from textclf.errors import TextClfError
-
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-    help="Train, evaluate and use neural text classifiers.",
+from textclf.cli.app import app, handle_errors
+from textclf.cli.display import (
+    CompareProgress,
+    FileProgress,
+    TrainingProgress,
+    console,
+    err_console,
+    leaderboard_table,
+    print_confusion,
+    print_data_summary,
+    print_metrics,
+    print_training_findings,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
-_state = {"verbose": False}
-
-
-@app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False) -> None:
-    _state["verbose"] = verbose
-
-
-def handle_errors(func: Callable) -> Callable:
-    """Turn TextClfError into one line on stderr and its exit code; KeyboardInterrupt into 130."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TextClfError as error:
-            if _state["verbose"]:
-                err_console.print_exception()
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; a run with --out can continue with --resume.")
-            raise typer.Exit(130) from None
-
-    return wrapper
+from textclf.errors import ConfigError, DataError
+from textclf.presets import PRESETS, get_preset
+from textclf.registry import kinds
 
 
 def _flags(**values: Any) -> dict[str, Any]:
@@ -67,33 +48,6 @@ def _flags(**values: Any) -> dict[str, Any]:
             node = node.setdefault(section, {})
         node[key] = value
     return out
-
-
-def print_data_summary(summary: dict) -> None:
-    counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
-    console.print(
-        f"[bold]data[/] train {summary['n_train']:,} · val {summary['n_val']:,} · test {summary['n_test']:,}"
-        f" | classes: {counts}"
-    )
-    line = (f"[bold]vocab[/] {summary['vocab_size']:,} words · val OOV {summary['val_oov_rate']:.1%}"
-            f" · max_length {summary['max_length']} (truncates {summary['truncated_fraction']:.1%} of texts,"
-            f" median length {summary['median_length']:.0f})")
-    coverage = summary.get("vectors_coverage")
-    if coverage:
-        tokens = coverage.get("tokens")
-        line += f" · vectors cover {coverage['types']:.1%} of words" + (
-            f", {tokens:.1%} of tokens" if tokens is not None else "")
-    console.print(line)
-
-
-def print_metrics(metrics: dict, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in ("label", "precision", "recall", "f1", "support"):
-        table.add_column(column, justify="left" if column == "label" else "right")
-    for label, row in metrics["per_class"].items():
-        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    console.print(table)
-    console.print(f"[bold]accuracy[/] {metrics['accuracy']:.4f} · [bold]macro-F1[/] {metrics['macro_f1']:.4f}")
 
 
 @app.command()
@@ -123,8 +77,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
-    from textclf.config import resolve_config
-    from textclf.progress import TrainingProgress
+    from textclf.config import resolve_config  # pydantic, then torch / scikit-learn: when the command runs
     from textclf.training.run import train as train_model
 
     flags = _flags(
@@ -136,8 +89,6 @@ def train(
     )
     preset_values = None
     if preset:
-        from textclf.presets import get_preset
-
         preset_values = {**get_preset(preset).values, "preset": preset}
     cfg = resolve_config(file=config, preset=preset_values, flags=flags, overrides=set_ or ())
     if print_config:
@@ -157,8 +108,6 @@ def train(
     console.print(f"trained in {metrics['train_seconds']:.1f} s, {metrics['epochs_run']} epochs "
                   f"(best {metrics['best_epoch']}){f', LSTM kernel {kernel}' if kernel else ''}; "
                   f"model saved to [bold]{out}[/]")
-    from textclf.doctor.report import print_training_findings
-
     print_training_findings(console, trained.training)
 
 
@@ -172,25 +121,18 @@ def evaluate(
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
-    from textclf.training.run import evaluate as evaluate_model
+    from textclf.training.run import evaluate as evaluate_model  # torch / scikit-learn: when the command runs
 
     metrics = evaluate_model(model_dir, data, text_column=text_column, label_column=label_column)
     if as_json:
         print(json.dumps(metrics, indent=2))
         return
     print_metrics(metrics, f"{data}")
-    matrix = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
-    matrix.add_column("")
-    for label in metrics["labels"]:
-        matrix.add_column(label[:8], justify="right")
-    for label, row in zip(metrics["labels"], metrics["confusion_matrix"], strict=True):
-        matrix.add_row(label, *map(str, row))
-    console.print(matrix)
+    print_confusion(metrics)
 
 
 def _read_predict_texts(texts: list[str], file: str | None, text_column: str | None) -> list[str]:
-    from textclf.data.readers import read_dataset
-    from textclf.errors import ConfigError, DataError
+    from textclf.data.readers import read_dataset  # pyarrow for Parquet: when the command runs
 
     if file is not None and texts:
         raise ConfigError("predict got both TEXT arguments and --file; expected one source of texts.")
@@ -209,8 +151,8 @@ def _read_predict_texts(texts: list[str], file: str | None, text_column: str | N
 
 
 def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None, output: Path, **options: Any) -> None:
-    from textclf.errors import ConfigError
-    from textclf.prediction import FileProgress, load_predictor, predict_file
+    from textclf.inference.files import predict_file  # numpy, tokenizers and the model's runtime: when it runs
+    from textclf.inference.loading import load_predictor
 
     if texts or file is None:
         raise ConfigError("--output streams a file: expected --file FILE (or -f - for stdin) and no TEXT arguments.")
@@ -244,8 +186,7 @@ def predict(
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads [the runtime's default].")] = None,
 ) -> None:
     """Predict labels (and probabilities) for texts, or stream a large file with --output."""
-    from textclf.errors import ConfigError
-    from textclf.prediction import load_predictor
+    from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
 
     if output is not None:
         return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
@@ -303,9 +244,8 @@ def compare(
     set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every neural model, or NAME:section.key=value for one model (baselines: only this way).")] = None,
 ) -> None:
     """Compare models on identical splits over several seeds or folds: leaderboard and report.html."""
-    from textclf.compare import CompareSettings, RichProgress
+    from textclf.compare import CompareSettings  # torch / scikit-learn: when the command runs
     from textclf.compare import compare as run_compare
-    from textclf.evaluation.leaderboard import to_rich
 
     settings = CompareSettings(
         data=data, models=_names(models), presets=_names(presets), test=test, test_size=test_size,
@@ -313,12 +253,12 @@ def compare(
         text_column=text_column, label_column=label_column,
     )
     try:
-        with RichProgress(console) as progress:
+        with CompareProgress(console) as progress:
             result = run_compare(settings, out, progress=progress)
     except KeyboardInterrupt:
         err_console.print(f"interrupted; finished runs are kept in {out}: run the same command again to continue.")
         raise typer.Exit(130) from None
-    table = to_rich(result.board, f"leaderboard ({out / 'leaderboard.md'})")
+    table = leaderboard_table(result.board, f"leaderboard ({out / 'leaderboard.md'})")
     # Piped output has no width: give the table room so that each row stays on one line.
     (console if console.is_terminal else Console(width=170, file=console.file)).print(table)
     console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
@@ -332,11 +272,9 @@ def export(
     out: Annotated[Path | None, typer.Option(help="File to write [MODEL_DIR/model.onnx].")] = None,
 ) -> None:
     """Export a model for runtimes without PyTorch (ONNX, checked against PyTorch)."""
-    from textclf.errors import ConfigError
-
     if output_format != "onnx":
         raise ConfigError(f"--format {output_format!r}: expected onnx.")
-    from textclf.export import TOLERANCE, export_onnx
+    from textclf.inference.export import TOLERANCE, export_onnx  # torch and onnx: when the command runs
 
     path = export_onnx(model_dir, out)
     console.print(f"wrote {path} (dynamic batch and length; probabilities within {TOLERANCE:g} of PyTorch). "
@@ -358,7 +296,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
-    from textclf.serving import Limits
+    from textclf.serving import Limits  # FastAPI, uvicorn and the model's runtime: when the command runs
     from textclf.serving import serve as run_server
 
     run_server(model_dir, host=host, port=port, workers=workers, runtime=runtime, threads=threads,
@@ -368,23 +306,18 @@ def serve(
 
 @app.command()
 def models() -> None:
-    """List the architectures and the scikit-learn baselines."""
-    from textclf.baselines import BASELINES
-    from textclf.models import ARCHITECTURES
-
+    """List the model kinds: neural architectures and linear models."""
     table = Table()
-    for column in ("name", "id", "description"):
+    for column in ("name", "id", "family", "description"):
         table.add_column(column)
-    for arch in (*ARCHITECTURES.values(), *BASELINES.values()):
-        table.add_row(arch.name, arch.id, arch.description)
+    for kind in kinds():
+        table.add_row(kind.name, kind.id, kind.family, kind.description)
     console.print(table)
 
 
 @app.command()
 def presets() -> None:
     """List the presets: architectures users write by hand, reproduced without their bugs."""
-    from textclf.presets import PRESETS
-
     table = Table(show_lines=True)
     for column in ("name", "what it is", "reproduces"):
         table.add_column(column, overflow="fold")
@@ -392,18 +325,3 @@ def presets() -> None:
         table.add_row(preset.name, preset.description, preset.reproduces)
     console.print(table)
     console.print("Use one with: textclf train DATA --preset NAME [--vectors ...] [--set section.key=value]")
-
-
-def _register_doctor() -> None:
-    from textclf.doctor.cli import doctor_app
-
-    for command in doctor_app.registered_commands:
-        command.callback = handle_errors(command.callback)
-    app.add_typer(doctor_app, name="doctor")
-
-
-_register_doctor()
-
-
-if __name__ == "__main__":
-    app()

@@ -1,4 +1,4 @@
-"""The scikit-learn baselines as textclf models: features, fitting, folder format, CLI, errors."""
+"""The linear family as textclf models: features, fitting, folder format, CLI, errors."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from typer.testing import CliRunner
 
 import textclf
 from tests.conftest import write_corpus
-from textclf.baselines import BASELINES, BaselineModel
 from textclf.cli import app
 from textclf.config import DataConfig
-from textclf.data.ngrams import document_frequency, learn_ngrams, smooth_idf, tfidf
 from textclf.data.readers import Dataset, read_dataset
-from textclf.errors import ConfigError, DataError, ModelFormatError
-from textclf.io import MODEL_FILES
-from textclf.training.baselines import fit_temperature, log_loss, nb_ratios
-from textclf.training.run import prepare_data
-from textclf.warnings import TextClfWarning
+from textclf.errors import ConfigError, DataError, ModelFormatError, TextClfWarning
+from textclf.folder import MODEL_FILES
+from textclf.linear.features import fit_idf, learn_ngrams, tfidf_transformer
+from textclf.linear.fit import fit_temperature, log_loss, nb_ratios
+from textclf.linear.model import LinearModel
+from textclf.registry import get_kind, kinds, spec_of
+from textclf.training.data import prepare_data
+
+LINEAR = [kind.name for kind in kinds("linear")]
 
 runner = CliRunner()
 NEURAL_METRIC_KEYS = ("accuracy", "macro_f1", "per_class", "confusion_matrix", "labels", "n_train", "n_val", "n_test",
@@ -47,9 +49,9 @@ def saved(corpora, tmp_path_factory) -> dict[str, Path]:
     """Every baseline trained once on the synthetic corpus and saved."""
     train, test = corpora
     folder = tmp_path_factory.mktemp("baseline-models")
-    for name in BASELINES:
+    for name in LINEAR:
         textclf.train(train, test=test, out=folder / name, architecture=name, seed=1)
-    return {name: folder / name for name in BASELINES}
+    return {name: folder / name for name in LINEAR}
 
 
 # --- features ---------------------------------------------------------------------------------
@@ -59,27 +61,29 @@ def test_ngram_vocabulary_and_tfidf_match_scikit_learn():
     texts = ["The movie was good, really good!", "a BAD movie<br />bad plot", "good plot; bad acting", "the plot",
              "acting was good", "bad, bad, bad"]
     learned = learn_ngrams(texts, ngram_range=(1, 2), min_df=2, max_features=None)
-    words = learned.table.tokenizer.get_vocab()
+    features = learned.features
+    words = features.tokenizer.get_vocab()
     names = {id_: word for word, id_ in words.items()}
-    ours = {" ".join(names[i] for i in row) for table in learned.table.tables for row in table}
-    normalised = [learned.table.tokenizer.normalizer.normalize_str(t) for t in texts]
+    ours = {" ".join(names[i] for i in row) for table in features.tables for row in table}
+    normalised = [features.tokenizer.normalizer.normalize_str(t) for t in texts]
     reference = CountVectorizer(ngram_range=(1, 2), min_df=2, token_pattern=r"(?u)\w+|[^\w\s]+").fit(normalised)
     assert ours == set(reference.vocabulary_)
-    assert (learned.counts != learned.table.counts(texts)).nnz == 0
-    assert learned.lengths.tolist() == [len(learned.table.tokenizer.encode(t).ids) for t in texts]
+    assert (learned.counts != features.counts(texts)).nnz == 0
+    assert learned.lengths.tolist() == [len(features.tokenizer.encode(t).ids) for t in texts]
 
-    order = [reference.vocabulary_[" ".join(names[i] for i in row)] for table in learned.table.tables for row in table]
+    order = [reference.vocabulary_[" ".join(names[i] for i in row)] for table in features.tables for row in table]
     counts = reference.transform(normalised)[:, order]
     assert (counts != learned.counts).nnz == 0
-    idf = smooth_idf(document_frequency(learned.counts), len(texts))
+    idf = fit_idf(learned.counts, sublinear_tf=True)
     expected = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
-    np.testing.assert_allclose(tfidf(learned.counts, idf, sublinear_tf=True).toarray(), expected.toarray(), atol=1e-12)
+    ours_tfidf = tfidf_transformer(idf, sublinear_tf=True).transform(learned.counts)
+    np.testing.assert_allclose(ours_tfidf.toarray(), expected.toarray(), atol=1e-12)
 
 
 def test_max_features_keeps_the_most_frequent_ngrams():
     texts = ["a a a b b c", "a b c d", "a b"]
     learned = learn_ngrams(texts, ngram_range=(1, 1), min_df=1, max_features=2)
-    assert set(learned.table.tokenizer.get_vocab()) == {"<pad>", "<unk>", "a", "b"}
+    assert set(learned.features.tokenizer.get_vocab()) == {"<pad>", "<unk>", "a", "b"}
     assert learned.counts.toarray().tolist() == [[3, 2], [1, 1], [1, 1]]
 
 
@@ -98,7 +102,7 @@ def test_nbsvm_learns_a_tiny_hand_made_problem():
              "bad movie", "bad fun", "really bad", "bad acting", "bad plot", "a bad one"]
     data = Dataset(texts, ["pos"] * 6 + ["neg"] * 6, source="tiny")
     model = textclf.train(data, architecture="nbsvm", min_df=1, C=1.0, val_size=0.34)
-    assert isinstance(model, BaselineModel)
+    assert isinstance(model, LinearModel)
     assert model.predict(["good", "bad", "a really good movie", "bad bad plot"]) == ["pos", "neg", "pos", "neg"]
     ratios = model.arrays["ratios"][0]
     vocab = model.tokenizer.get_vocab()
@@ -118,13 +122,13 @@ def test_temperature_minimises_validation_log_loss():
 # --- models and folders -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
-def test_baseline_trains_saves_and_loads_identically(name, saved):
+@pytest.mark.parametrize("name", LINEAR)
+def test_linear_model_trains_saves_and_loads_identically(name, saved):
     folder = saved[name]
     for file in (*MODEL_FILES, "metrics.json"):
         assert (folder / file).is_file(), file
     model = textclf.load_model(folder)
-    assert isinstance(model, BaselineModel) and model.architecture == f"textclf.{name}.v1"
+    assert isinstance(model, LinearModel) and model.architecture == f"textclf.{name}.v1"
     assert model.labels == ["anger", "fear", "joy"] == json.loads((folder / "labels.json").read_text())
     config = json.loads((folder / "config.json").read_text())
     assert config["format_version"] == 1 and config["num_labels"] == 3
@@ -148,7 +152,7 @@ def test_baseline_trains_saves_and_loads_identically(name, saved):
         assert model.predict(TEXTS[:3]) == ["fear", "joy", "anger"]
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
+@pytest.mark.parametrize("name", LINEAR)
 def test_trained_and_loaded_models_give_identical_probabilities(name, corpora, tmp_path):
     train, _ = corpora
     model = textclf.train(train, architecture=name, out=tmp_path / "m", seed=2)
@@ -168,14 +172,14 @@ def test_two_labels_use_one_score(name, tmp_path):
     assert model.predict(["a great film, loved it", "awful and boring"]) == ["pos", "neg"]
 
 
-def test_baseline_uses_the_split_a_neural_model_gets(corpora):
+def test_linear_model_uses_the_split_a_neural_model_gets(corpora):
     train, _ = corpora
     model = textclf.train(train, architecture="tfidf-lr", seed=3, test_size=0.2)
     dataset = read_dataset(train)
     prepared = prepare_data(dataset, DataConfig(test_size=0.2), test=None, seed=3)
     assert model.training["data"]["fingerprint"] == prepared.fingerprint
     assert (model.training["data"]["n_train"], model.training["data"]["n_val"]) == (
-        prepared.summary["n_train"], prepared.summary["n_val"])
+        prepared.summary.n_train, prepared.summary.n_val)
     assert textclf.evaluate(model, train)["accuracy"] > 0.9
 
 
@@ -259,9 +263,9 @@ def test_bad_settings_give_one_line(corpora):
         textclf.train(train, architecture="tfidf-svm", ngram_range=[2, 4])
     with pytest.raises(ConfigError, match=r"^model.dropout is not a setting of the 'majority' model; it has no"):
         textclf.train(train, architecture="majority", dropout=0.1)
-    with pytest.raises(ConfigError, match=r"the 'tfidf-lr' baseline uses no word vectors"):
+    with pytest.raises(ConfigError, match=r"the 'tfidf-lr' model uses no word vectors"):
         textclf.train(train, architecture="tfidf-lr", vectors="glove-6b-50d")
-    with pytest.raises(ConfigError, match=r"--resume: the 'nbsvm' baseline trains in one pass"):
+    with pytest.raises(ConfigError, match=r"--resume: the 'nbsvm' model trains in one pass"):
         textclf.train(train, architecture="nbsvm", resume=True)
     with pytest.raises(DataError, match=r"no word n-gram of the training data occurs in at least min_df=10000"):
         textclf.train(train, architecture="tfidf-lr", min_df=10_000)
@@ -269,9 +273,9 @@ def test_bad_settings_give_one_line(corpora):
 
 def test_settings_of_neural_models_are_named_and_ignored(corpora):
     train, _ = corpora
-    with pytest.warns(TextClfWarning, match=r"data.max_length, train.epochs: not used by the 'tfidf-lr' baseline"):
+    with pytest.warns(TextClfWarning, match=r"data.max_length, train.epochs: not used by the 'tfidf-lr' model"):
         model = textclf.train(train, architecture="tfidf-lr", epochs=3, max_length=20)
-    assert model.training["config"]["model"] == {"architecture": "tfidf-lr", **BASELINES["tfidf-lr"].settings()
+    assert model.training["config"]["model"] == {"architecture": "tfidf-lr", **spec_of(get_kind("tfidf-lr")).settings()
                                                  .model_dump(mode="json")}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # where to run is no model setting: no warning
@@ -288,7 +292,7 @@ def test_settings_change_the_model(corpora):
 # --- command line -----------------------------------------------------------------------------
 
 
-def test_cli_train_evaluate_predict_a_baseline(corpora, tmp_path):
+def test_cli_train_evaluate_predict_a_linear_model(corpora, tmp_path):
     train, test = corpora
     out = tmp_path / "nb"
     result = invoke("train", train, "--test", test, "--model", "nbsvm", "--out", out, "--set", "model.C=1")
@@ -315,12 +319,12 @@ def test_cli_bad_setting_is_one_line_exit_2(corpora, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_cli_models_lists_the_baselines():
+def test_cli_models_lists_the_linear_models():
     result = invoke("models")
     assert result.exit_code == 0
-    for name in BASELINES:
+    for name in LINEAR:
         assert f"textclf.{name}.v1" in result.output
-    assert "NBSVM (Wang & Manning" in result.output
+    assert "NBSVM" in result.output and "linear" in result.output
 
 
 # --- real data --------------------------------------------------------------------------------
@@ -335,7 +339,7 @@ def test_isear_fixed_split_accuracy(name):
     assert model.training["metrics"]["accuracy"] >= 0.59  # measured 0.600 (tfidf-lr), 0.610 (nbsvm), seed 0
 
 
-def test_baseline_history_has_the_keys_of_a_neural_history(corpora, saved):
+def test_linear_history_has_the_keys_of_a_neural_history(corpora, saved):
     train, _ = corpora
     neural = textclf.train(train, architecture="fasttext", epochs=1, embedding_dim=8, seed=1)
     for name, folder in saved.items():

@@ -8,20 +8,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from textclf.cli.app import app, handle_errors
+from textclf.cli.display import console as _console
+from textclf.cli.display import print_findings
+from textclf.doctor.findings import findings_payload, is_serious
 
 doctor_app = typer.Typer(
     no_args_is_help=True, add_completion=False,
     help="Say why a text classifier does not learn, and what to change: data, training runs, Keras models.",
 )
-_console = Console(soft_wrap=True)
+app.add_typer(doctor_app, name="doctor")
 JSON_HELP = "Print the report as JSON."
 
 
 def _finish(findings: list, payload: dict, as_json: bool, title: str) -> None:
-    from textclf.doctor.findings import is_serious
-    from textclf.doctor.report import print_findings
-
     if as_json:
         print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
     else:
@@ -52,20 +53,20 @@ def _print_data_stats(stats: dict) -> None:
 
 
 @doctor_app.command("data")
+@handle_errors
 def data_command(
-    data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],  # noqa: E501
-    test: Annotated[str | None, typer.Option(help="A labelled test file: also check duplicates across the two.")] = None,  # noqa: E501
-    vectors: Annotated[str | None, typer.Option(help="Pretrained vectors (file or glove-6b-50d): report their coverage.")] = None,  # noqa: E501
-    max_length: Annotated[int | None, typer.Option(min=1, help="Report what this max_length truncates [textclf's choice].")] = None,  # noqa: E501
-    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Cross-validate TF-IDF + logistic regression.")] = True,  # noqa: E501
+    data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
+    test: Annotated[str | None, typer.Option(help="A labelled test file: also check duplicates across the two.")] = None,
+    vectors: Annotated[str | None, typer.Option(help="Pretrained vectors (file or glove-6b-50d): report their coverage.")] = None,
+    max_length: Annotated[int | None, typer.Option(min=1, help="Report what this max_length truncates [textclf's choice].")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Cross-validate TF-IDF + logistic regression.")] = True,
     folds: Annotated[int, typer.Option(min=2, help="Folds of the baseline's cross-validation.")] = 5,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Check a labelled data set: balance, duplicates, conflicting labels, non-answers, order, lengths, coverage, baseline."""  # noqa: E501
-    from textclf.doctor.data import diagnose_data
-    from textclf.doctor.report import findings_payload
+    """Check a labelled data set: balance, duplicates, conflicting labels, non-answers, order, lengths, coverage, baseline."""
+    from textclf.doctor.data import diagnose_data  # scikit-learn: when the command runs
 
     report = diagnose_data(data, test=test, vectors=vectors, max_length=max_length, baseline=baseline, folds=folds,
                            text_column=text_column, label_column=label_column)
@@ -76,13 +77,13 @@ def data_command(
 
 
 @doctor_app.command("run")
+@handle_errors
 def run_command(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by textclf train.")],
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Show what the monitors found during the training run that wrote MODEL_DIR (its training.json)."""
-    from textclf.doctor.report import findings_payload
-    from textclf.doctor.training import read_run
+    from textclf.doctor.training import read_run  # scikit-learn (the doctor's linear model): when it runs
 
     findings, summary = read_run(model_dir)
     if not as_json:
@@ -93,13 +94,13 @@ def run_command(
 
 
 @doctor_app.command("keras")
+@handle_errors
 def keras_command(
     model_file: Annotated[Path, typer.Argument(help="A Keras model: .keras, .h5, or the JSON of model.to_json().")],
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Check a Keras text classifier's saved architecture (no TensorFlow needed)."""
-    from textclf.doctor.keras_checks import diagnose_keras, loss_of
-    from textclf.doctor.report import findings_payload
+    from textclf.doctor.keras_checks import diagnose_keras, loss_of  # h5py when needed: when the command runs
 
     graph, findings = diagnose_keras(model_file)
     loss = loss_of(graph)

@@ -1,0 +1,3 @@
+from textclf.cli import app
+
+app(prog_name="textclf")

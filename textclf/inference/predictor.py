@@ -1,0 +1,87 @@
+"""The one prediction interface: every model textclf trains or loads is a `Predictor`.
+
+A Predictor has `labels`, `config` (config.json), `training` (training.json) and `logits(texts)`;
+probabilities, predicted labels and evaluation are built on `logits` once, here. A class becomes a
+Predictor by subclassing it and defining `logits`: textclf.Model (PyTorch), LinearModel
+(scikit-learn arithmetic) and OnnxModel (onnxruntime). Serving, batch prediction, the estimator
+and compare take any Predictor. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from textclf.errors import DataError
+
+
+def check_texts(texts: Any, where: str = "predict") -> list[str]:
+    """`texts` as a list of str: any sequence or iterable of strings, but not one string."""
+    if isinstance(texts, str | bytes):
+        raise DataError(f"{where} got one string; expected a list of texts. Wrap it: model.predict([text]).")
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise DataError(
+            f"{where} got an array of shape {texts.shape}; expected a 1-d sequence of texts. "
+            "Pass a list of strings (a text column), not a feature matrix."
+        )
+    try:
+        out = list(texts)
+    except TypeError:
+        raise DataError(f"{where} got {type(texts).__name__}; expected a list of texts.") from None
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise DataError(f"{where}: text {i} is {type(text).__name__} ({text!r:.40}); expected str.")
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) scores, computed in float64 and returned as float64."""
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=1, keepdims=True) if len(shifted) else shifted
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What a trained model offers. Subclasses define `logits`; the rest is shared."""
+
+    labels: list[str]
+    config: dict[str, Any]
+    training: dict[str, Any]
+
+    def logits(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Raw scores (N, C) in the input order; column j is `labels[j]`."""
+        ...
+
+    @property
+    def architecture(self) -> str:
+        return str(self.config["architecture"])
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N, C); column j is `labels[j]`."""
+        return softmax(self.logits(texts, batch_size=batch_size))
+
+    def predict(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[str]:
+        """The most probable label of each text."""
+        return [self.labels[i] for i in self.logits(texts, batch_size=batch_size).argmax(axis=1)]
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> dict:
+        """accuracy, macro_f1, per_class, confusion_matrix, labels on labelled texts."""
+        from textclf.evaluation.metrics import classification_metrics  # scikit-learn: only when evaluating
+
+        index = {label: i for i, label in enumerate(self.labels)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise DataError(
+                f"evaluation data has labels the model never saw: {unknown[:10]}; "
+                f"expected labels among {self.labels}. Check the label column."
+            )
+        predicted = self.logits(texts).argmax(axis=1)
+        return classification_metrics([index[y] for y in labels], predicted, num_labels=len(self.labels),
+                                      labels=self.labels)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(architecture={self.architecture!r}, labels={self.labels})"

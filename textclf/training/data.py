@@ -1,0 +1,128 @@
+"""The data stages of a training run: reading the inputs, splitting them, and (for networks)
+learning the vocabulary on the training split and encoding every split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from textclf.config import DataConfig
+from textclf.data.batching import Encoded
+from textclf.data.readers import Dataset, read_dataset
+from textclf.data.splits import Splits, fingerprint, make_splits
+from textclf.data.tokenize import (
+    UNK_ID,
+    build_tokenizer,
+    choose_max_length,
+    encode,
+    extend_vocabulary,
+    token_counts,
+    truncate,
+)
+from textclf.training.records import DataSummary
+
+
+def read_inputs(data: str | Path | Dataset, test: str | Path | Dataset | None,
+                config: DataConfig) -> tuple[Dataset, Dataset | None]:
+    """The training data and the test data (the `test` argument, else data.test), read as Datasets."""
+
+    def read(source: str | Path | Dataset | None) -> Dataset | None:
+        if source is None or isinstance(source, Dataset):
+            return source
+        return read_dataset(source, text_column=config.text_column, label_column=config.label_column)
+
+    return read(data), read(test if test is not None else config.test)
+
+
+def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int) -> tuple[Splits, list[str]]:
+    """The seeded, stratified splits every model kind gets for this seed, and the sorted labels."""
+    splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
+    return splits, sorted(set(splits.train.labels))
+
+
+def label_ids(data: Dataset, labels: Sequence[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    return np.fromiter((index[y] for y in data.labels), dtype=np.int64, count=len(data))
+
+
+def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
+    """How many of `texts` also occur, exactly, in `train_texts` (cheap enough for every run)."""
+    if not texts:
+        return 0
+    seen = set(train_texts)
+    return sum(text in seen for text in texts)
+
+
+def split_overlap(splits: Splits) -> dict[str, int]:
+    """{"val_in_train", "test_in_train"} for the data summary: rows whose text is also in train."""
+    return {"val_in_train": count_in(splits.train.texts, splits.val.texts),
+            "test_in_train": count_in(splits.train.texts, splits.test.texts if splits.test is not None else None)}
+
+
+def splits_fingerprint(splits: Splits) -> str:
+    return fingerprint(splits.train, splits.val, splits.test)
+
+
+def data_record(summary: DataSummary, splits_print: str, data: Dataset, test: Dataset | None) -> dict:
+    """training.json's "data": the summary, the splits' fingerprint, the sources."""
+    return {**summary.to_json(), "fingerprint": splits_print, "source": str(data.source),
+            "test_source": str(test.source) if test is not None else None}
+
+
+@dataclass
+class PreparedData:
+    """Splits encoded with a tokenizer learnt on the training split only."""
+
+    labels: list[str]
+    tokenizer: Tokenizer
+    max_length: int
+    train: Encoded
+    val: Encoded
+    splits: Splits  # the texts: the test split is evaluated as text, the way users will
+    summary: DataSummary
+    fingerprint: str  # of the splits' texts and labels
+    counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # (V,) training token counts
+
+    @property
+    def test(self) -> Dataset | None:
+        return self.splits.test
+
+
+def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int,
+                 extra_words: Sequence[str] = ()) -> PreparedData:
+    """Split, learn the vocabulary on train, encode and truncate every split, summarise.
+
+    `extra_words` (e.g. a vectors file's most frequent words) are appended to the vocabulary.
+    """
+    splits, labels = split_inputs(data, test, config, seed)
+    tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
+    trained_vocab = tokenizer.get_vocab_size()
+    if extra_words:
+        tokenizer = extend_vocabulary(tokenizer, extra_words)
+    raw_train, raw_val = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
+    train_lengths = np.array([len(r) for r in raw_train])
+    max_length = config.max_length or choose_max_length(
+        train_lengths, percentile=config.max_length_percentile, cap=config.max_length_cap
+    )
+    val_tokens = np.concatenate(raw_val) if raw_val else np.zeros(0, dtype=np.int64)
+    train_labels = label_ids(splits.train, labels)
+    summary = DataSummary(
+        n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test) if splits.test is not None else 0,
+        class_counts=dict(zip(labels, np.bincount(train_labels, minlength=len(labels)).tolist(), strict=True)),
+        vocab_size=tokenizer.get_vocab_size(), max_length=max_length,
+        truncated_fraction=float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
+        median_length=float(np.median(train_lengths)) if len(train_lengths) else 0.0,
+        val_oov_rate=float(np.mean(val_tokens == UNK_ID)) if len(val_tokens) else 0.0,
+        extra={"vocab_from_vectors": tokenizer.get_vocab_size() - trained_vocab, **split_overlap(splits)},
+    )
+    return PreparedData(
+        labels=labels, tokenizer=tokenizer, max_length=max_length,
+        train=Encoded(truncate(raw_train, max_length), train_labels),
+        val=Encoded(truncate(raw_val, max_length), label_ids(splits.val, labels)),
+        splits=splits, summary=summary, fingerprint=splits_fingerprint(splits),
+        counts=token_counts(raw_train, tokenizer.get_vocab_size()),
+    )
