@@ -1,5 +1,7 @@
 """textclf: train, compare, diagnose and serve neural text classifiers."""
 
+import importlib
+
 __version__ = "0.1.0"
 
 # Public names -> the module defining them. Imported on first use (PEP 562), so `import textclf`
@@ -22,8 +24,6 @@ __all__ = ["Dataset", "LinearModel", "Model", "OnnxModel", "Predictor", "TextCla
 
 def __getattr__(name: str):
     if name in _PUBLIC:
-        import importlib
-
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value
         return value

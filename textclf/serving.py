@@ -289,7 +289,7 @@ def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, w
           access_log: bool = False) -> None:
     """Run the service with uvicorn. Threads default to the cores divided among the workers; the
     per-request access log is off unless asked for (it costs about as much as a prediction)."""
-    import uvicorn
+    import uvicorn  # the server itself: only when serving, not for create_app in tests or other servers
 
     if workers < 1:
         raise ConfigError(f"--workers {workers}: expected at least 1.")

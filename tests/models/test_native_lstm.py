@@ -13,11 +13,10 @@ from typer.testing import CliRunner
 
 import textclf
 from textclf.cli import app
-from textclf.errors import TrainingError
+from textclf.errors import TextClfWarning, TrainingError
 from textclf.nn import native_lstm
 from textclf.nn.rnn import RecurrentStack, use_native_lstm
 from textclf.training import kernels
-from textclf.errors import TextClfWarning
 
 pytestmark = pytest.mark.skipif(not native_lstm.available()[0], reason="the native LSTM kernel cannot be built here")
 

@@ -21,13 +21,13 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 def _figure(**kwargs: Any) -> Any:
     """A matplotlib Figure; matplotlib is imported only when a figure is drawn (it takes a second)."""
-    from matplotlib.figure import Figure as MatplotlibFigure
+    from matplotlib.figure import Figure as MatplotlibFigure  # matplotlib: slow to import, only when drawing
 
     return MatplotlibFigure(**kwargs)
 
 
 def _png(figure: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib: only when drawing
 
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()

@@ -13,7 +13,7 @@ import pytest
 
 from textclf.compare import CompareSettings, compare
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _chromium() -> str:

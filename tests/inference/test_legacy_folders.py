@@ -10,7 +10,7 @@ import pytest
 
 import textclf
 
-LEGACY = Path(__file__).parent / "resources" / "legacy"
+LEGACY = Path(__file__).parents[1] / "resources" / "legacy"
 EXPECTED = json.loads((LEGACY / "expected.json").read_text())
 
 
