@@ -33,7 +33,7 @@ from textclf.cli.display import (
 )
 from textclf.errors import ConfigError, DataError
 from textclf.presets import PRESETS, get_preset
-from textclf.registry import kinds
+from textclf.registry import get_kind, kinds
 
 
 def _flags(**values: Any) -> dict[str, Any]:
@@ -77,8 +77,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
-    from textclf.config import resolve_config  # pydantic, then torch / scikit-learn: when the command runs
-    from textclf.training.run import train as train_model
+    from textclf.config import resolve_config  # pydantic: when the command runs
 
     flags = _flags(
         data__test=test, data__test_size=test_size, data__val_size=val_size, model__architecture=model,
@@ -91,9 +90,12 @@ def train(
     if preset:
         preset_values = {**get_preset(preset).values, "preset": preset}
     cfg = resolve_config(file=config, preset=preset_values, flags=flags, overrides=set_ or ())
+    get_kind(cfg.model.architecture)  # an unknown model is a usage error before the heavy imports
     if print_config:
         console.print(yaml.safe_dump(cfg.model_dump(), sort_keys=False), end="", highlight=False)
         return
+    from textclf.training.run import train as train_model  # torch / scikit-learn: when training starts
+
     with TrainingProgress(console) as progress:
         trained = train_model(data, out=out, config=cfg, callbacks=[progress],
                               on_data=print_data_summary, resume=resume)
