@@ -7,12 +7,13 @@ display needed). Every function returns PNG bytes; `write_png` writes them atomi
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from textclf.folder import atomic_write
 
 DPI = 100
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -36,11 +37,8 @@ def _png(figure: Any) -> bytes:
 
 
 def write_png(path: str | Path, png: bytes) -> None:
-    """Write PNG bytes to `path` through a temporary sibling and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(png)
-    os.replace(tmp, path)
+    """Write PNG bytes to `path` atomically."""
+    atomic_write(path, png)
 
 
 def curves_png(histories: Mapping[str, Sequence[Mapping[str, Any]]], title: str = "") -> bytes:

@@ -24,7 +24,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import binarize
 from tokenizers import Tokenizer, models
 
-from textclf.data.tokenize import PAD, UNK, build_tokenizer
+from textclf.data.tokenize import PAD, UNK, build_tokenizer, vocabulary
 
 MAX_ORDER = 3
 _FULL_VOCAB = 50_000_000  # learn every word first; min_df / max_features decide what stays
@@ -81,7 +81,7 @@ class NgramFeatures:
 
     def vectorizer(self) -> CountVectorizer:
         """scikit-learn's CountVectorizer with this fixed vocabulary (n-gram string -> column)."""
-        words = vocabulary_list(self.tokenizer)
+        words = vocabulary(self.tokenizer)
         columns = (" ".join(words[i] for i in row) for table in self.tables for row in table)
         analyzer = partial(word_ngrams, low=self.min_order, high=max(self.max_order, self.min_order))
         return CountVectorizer(analyzer=analyzer, vocabulary={gram: j for j, gram in enumerate(columns)},
@@ -90,14 +90,6 @@ class NgramFeatures:
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Term counts (N, F) of `texts`, float64."""
         return self.vectorizer().transform(tokens_of(self.tokenizer, texts))
-
-
-def vocabulary_list(tokenizer: Tokenizer) -> list[str]:
-    vocab = tokenizer.get_vocab(with_added_tokens=True)
-    words = [""] * len(vocab)
-    for word, index in vocab.items():
-        words[index] = word
-    return words
 
 
 @dataclass(frozen=True)
@@ -134,7 +126,7 @@ def _tables(full: Tokenizer, grams: list[str], low: int, high: int) -> tuple[Ngr
     full_ids = full.get_vocab(with_added_tokens=True)
     split = [g.split(" ") for g in grams]
     used = sorted({full_ids[w] for words in split for w in words})
-    words = vocabulary_list(full)
+    words = vocabulary(full)
     pruned = Tokenizer.from_str(full.to_str())
     pruned.model = models.WordLevel({PAD: 0, UNK: 1, **{words[i]: 2 + n for n, i in enumerate(used)}}, unk_token=UNK)
     new_id = {words[i]: 2 + n for n, i in enumerate(used)}
