@@ -119,7 +119,7 @@ def test_seeded_cpu_runs_are_reproducible(corpus):
 
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, corpus):
     import textclf
-    from textclf.training.records import Step
+    from textclf.records import Step
 
     out = tmp_path / "model"
 

@@ -19,7 +19,7 @@ from textclf.cli import app
 from textclf.doctor.monitors import RunFacts, StepRecorder, diagnose_training
 from textclf.doctor.training import diagnosed_failures, read_run
 from textclf.errors import ModelFormatError, TrainingError
-from textclf.training.records import DataSummary
+from textclf.records import DataSummary
 from textclf.training.run import train
 
 LABELS = ["anger", "fear", "joy"]

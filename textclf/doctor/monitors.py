@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from textclf.doctor.findings import Finding, sort_findings
-from textclf.training.records import Step
+from textclf.records import Step
 
 
 class StepRecorder:

@@ -35,7 +35,7 @@ def linear_baseline(prepared: Any, seed: int) -> dict:
 def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline: dict | None) -> RunFacts:
     """RunFacts from a PreparedData (textclf.training.run), the train settings and the step record."""
     num_labels = len(prepared.labels)
-    summary = prepared.summary.to_json()  # a textclf.training.records.DataSummary
+    summary = prepared.summary.to_json()  # a textclf.records.DataSummary
     return RunFacts(
         labels=list(prepared.labels),
         train_counts=np.bincount(prepared.train.labels, minlength=num_labels).tolist(),

@@ -23,7 +23,7 @@ from textclf.data.tokenize import (
     token_counts,
     truncate,
 )
-from textclf.training.records import DataSummary
+from textclf.records import DataSummary
 
 
 def read_inputs(data: str | Path | Dataset, test: str | Path | Dataset | None,

@@ -1,7 +1,7 @@
 """The linear family's run: what `textclf.train(..., architecture="tfidf-lr")` does.
 
 The same splits as a neural model gets for the seed (textclf.training.data), the same records
-(textclf.training.records): one validation "epoch" in the history, metrics.json, the model folder.
+(textclf.records): one validation "epoch" in the history, metrics.json, the model folder.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from textclf.evaluation.metrics import classification_metrics
 from textclf.folder import library_versions, write_json
 from textclf.linear.fit import Fitted, fit_linear, log_loss
 from textclf.linear.model import LinearModel, LinearSpec, parse_settings
+from textclf.records import DataSummary, EpochRecord, Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, spec_of
 from textclf.training.data import data_record, label_ids, read_inputs, split_inputs, splits_fingerprint
-from textclf.training.records import DataSummary, EpochRecord, Step, TrainingRecord, run_metrics
 
 # neural-only settings: linear models have min_df / max_features and read whole texts
 _NEURAL_DATA = ("min_freq", "max_vocab", "max_length", "max_length_cap", "max_length_percentile", "extend_vocab")

@@ -23,9 +23,9 @@ from textclf.errors import TrainingError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.inference.model import predict_logits
 from textclf.nn import native_lstm
+from textclf.records import EpochRecord, Step
 from textclf.runtime import autocast
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
-from textclf.training.records import EpochRecord, Step
 from textclf.training.schedule import lr_at
 
 

@@ -30,6 +30,7 @@ from textclf.inference.model import Model
 from textclf.inference.predictor import Predictor
 from textclf.models import build_classifier, resolve_model_config
 from textclf.nn.rnn import use_native_lstm
+from textclf.records import Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, family_of, get_kind, resolve
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.checkpoint import Checkpointer
@@ -37,7 +38,6 @@ from textclf.training.data import PreparedData, data_record, prepare_data, read_
 from textclf.training.kernels import select_lstm_kernel
 from textclf.training.loop import FitResult, fit
 from textclf.training.optim import make_optimizer
-from textclf.training.records import Step, TrainingRecord, run_metrics
 from textclf.vectors import Vectors, load_vectors, vector_words, widen
 
 Callbacks = Sequence[Callable[[Step], None]]
