@@ -241,21 +241,79 @@ def test_micro_batcher_merges_concurrent_requests_and_keeps_rows_apart():
     assert sum(calls) == 20 and len(calls) < 10
 
 
-def test_micro_batcher_hands_errors_to_every_waiting_request():
+def test_micro_batcher_retries_alone_so_only_the_bad_request_fails():
     import asyncio
 
     from textclf.serving import MicroBatcher
 
-    def broken(texts):
-        raise RuntimeError("boom")
+    def fragile(texts):
+        time.sleep(0.02)  # the others queue up behind the first call
+        if "bad" in texts:
+            raise RuntimeError("boom")
+        return np.array([[float(len(t))] for t in texts])
 
     async def main():
-        batcher = MicroBatcher(broken, ThreadPoolExecutor(1))
-        results = await asyncio.gather(batcher(["a"]), batcher(["b"]), return_exceptions=True)
+        batcher = MicroBatcher(fragile, ThreadPoolExecutor(1))
+        results = await asyncio.gather(batcher(["first"]), batcher(["a"]), batcher(["bad"]), batcher(["ccc"]),
+                                       return_exceptions=True)
         batcher.close()
         return results
 
-    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+    first, a, bad, ccc = asyncio.run(main())
+    assert isinstance(bad, RuntimeError)
+    assert first[:, 0].tolist() == [5.0] and a[:, 0].tolist() == [1.0] and ccc[:, 0].tolist() == [3.0]
+
+
+def test_a_lone_surrogate_is_a_422_naming_the_item(client):
+    body = b'{"texts": ["fine", "\\ud800 broken"]}'
+    expect_error(client.post("/predict", content=body, headers={"content-type": "application/json"}), 422,
+                 "invalid_text", "texts.1 has a lone surrogate at character 0")
+
+
+def test_a_500_never_shows_the_exception_text(tmp_path):
+    class Broken:
+        labels, config, training = ["a", "b"], {"architecture": "broken"}, {}
+
+        def predict_proba(self, texts, batch_size=None):
+            raise RuntimeError("secret internal detail /srv/model")
+
+    with Server(create_app(Broken(), limits=LIMITS)) as running:
+        response = httpx.post(f"{running.url}/predict", json={"texts": ["x"]}, timeout=30)
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "internal_error" and "secret" not in response.text
+
+
+def test_bad_clients_never_fail_good_ones(server, model_dir):
+    """Good and bad clients at once for a few seconds: every well-formed request gets its 200."""
+    expected = textclf.load_model(model_dir).predict(["so happy"])[0]
+    bad_bodies = [b'{"texts": ["\\ud800"]}', b'{"texts": ["ok", "\\udfff x"]}', b'{"texts": [1]}', b"{",
+                  b'{"texts": ["' + b"z" * 201 + b'"]}']
+    stop = time.monotonic() + 4
+
+    def good(seed: int) -> list[str]:
+        problems = []
+        with httpx.Client(base_url=server.url, timeout=60) as session:
+            while time.monotonic() < stop:
+                response = session.post("/predict", json={"texts": ["so happy"] * (1 + seed % 3)})
+                if response.status_code != 200 or response.json()["predictions"][0]["label"] != expected:
+                    problems.append(f"{response.status_code} {response.text[:80]}")
+        return problems
+
+    def bad(seed: int) -> list[str]:
+        problems = []
+        with httpx.Client(base_url=server.url, timeout=60) as session:
+            while time.monotonic() < stop:
+                body = bad_bodies[seed % len(bad_bodies)]
+                response = session.post("/predict", content=body, headers={"content-type": "application/json"})
+                if not 400 <= response.status_code < 500:
+                    problems.append(f"bad body {body[:20]!r} got {response.status_code}")
+                seed += 1
+        return problems
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(good, i) for i in range(6)] + [pool.submit(bad, i) for i in range(2)]
+        problems = [p for future in futures for p in future.result()]
+    assert problems == []
 
 
 def test_serve_freezes_the_loaded_heap_before_serving(model_dir, monkeypatch):

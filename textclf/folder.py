@@ -33,6 +33,8 @@ from textclf.registry import ModelKind, find_kind
 
 FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
+# Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
+WRITTEN_FILES = (*MODEL_FILES, "metrics.json", "curves.png", "confusion.png", "model.onnx", "predictions.json")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000
@@ -52,6 +54,13 @@ def library_versions(*names: str) -> dict[str, str]:
 
 
 # --- writing --------------------------------------------------------------------------------
+
+
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _json_default(value: Any) -> Any:
@@ -83,7 +92,7 @@ def atomic_open(path: str | Path) -> Iterator[IO[bytes]]:
     try:
         with tmp.open("wb") as handle:
             yield handle
-        tmp.chmod(0o644)
+        tmp.chmod(file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -110,8 +119,9 @@ def atomic_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
     tmp.mkdir()
     try:
         write(tmp)
-        for file in tmp.iterdir():  # mkstemp-style 0600 files would differ from the rest
-            file.chmod(0o644)
+        for file in tmp.iterdir():  # safetensors writes 0600 files: give every file the usual mode
+            if file.is_file():
+                file.chmod(file_mode())
         if path.exists():
             path.rename(old)
         tmp.rename(path)
@@ -135,15 +145,24 @@ def is_model_dir(path: Path) -> bool:
 
 
 def check_output_dir(path: str | Path) -> Path:
-    """Refuse an existing folder that holds anything but a textclf model: never delete user files."""
+    """Refuse --out unless it is new, empty, or a textclf model folder holding only files textclf
+    writes: saving replaces the whole folder, so nothing of the user's may be in it."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {path} is a file; expected a folder for the model. Choose another --out.")
-    if path.is_dir() and any(path.iterdir()) and not is_model_dir(path):
-        found = sorted(p.name for p in path.iterdir())[:5]
+    if not path.is_dir() or not any(path.iterdir()):
+        return path
+    found = sorted(p.name for p in path.iterdir())
+    if not is_model_dir(path):
         raise ConfigError(
-            f"--out {path} already exists and is not a textclf model (it holds {found}); "
+            f"--out {path} already exists and is not a textclf model (it holds {found[:5]}); "
             "expected a new or empty folder, or an older textclf model to replace. Choose another --out."
+        )
+    foreign = [name for name in found if name not in WRITTEN_FILES]
+    if foreign:
+        raise ConfigError(
+            f"--out {path} is a textclf model that also holds {foreign[:5]}, which textclf did not write; "
+            "retraining replaces the whole folder. Move them out of it, or choose another --out."
         )
     return path
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import math
 import os
 import sys
@@ -35,10 +36,11 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 from starlette.exceptions import HTTPException
 
 from textclf import __version__
-from textclf.errors import ConfigError
+from textclf.errors import ConfigError, TextClfError
 from textclf.inference.loading import load_predictor
 from textclf.inference.predictor import Predictor
 
+LOG = logging.getLogger("textclf.serving")
 ENVIRONMENT_KEY = "TEXTCLF_SERVE"  # how `textclf serve --workers N` hands its settings to each worker
 
 
@@ -118,6 +120,8 @@ class MicroBatcher:
 
     Each request waits on a future; a single task takes everything queued (up to `max_texts`
     texts, whole requests), predicts it on the executor thread and hands each request its rows.
+    If the batched call fails, each request is predicted again alone, so that only a request that
+    fails by itself gets the error: one bad client never fails the others.
     """
 
     def __init__(self, predict_proba: Any, executor: ThreadPoolExecutor, max_texts: int = 256) -> None:
@@ -144,20 +148,45 @@ class MicroBatcher:
             texts = [text for batch, _ in items for text in batch]
             try:
                 probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
-            except Exception as error:  # handed to every waiting request, which reports it
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception as error:
+                if len(items) == 1:
+                    _settle(items[0][1], error=error)
+                    continue
+                for batch, future in items:  # alone, each request gets its own result or its own error
+                    try:
+                        _settle(future, await loop.run_in_executor(self.executor, self.predict_proba, batch))
+                    except Exception as alone:  # this request's own failure, reported to it alone
+                        _settle(future, error=alone)
                 continue
             start = 0
             for batch, future in items:
-                if not future.done():
-                    future.set_result(probabilities[start : start + len(batch)])
+                _settle(future, probabilities[start : start + len(batch)])
                 start += len(batch)
 
     def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+def _settle(future: asyncio.Future, result: Any = None, *, error: BaseException | None = None) -> None:
+    """Hand a waiting request its rows or its error, unless it has gone (a closed connection)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def first_invalid_text(texts: list[str]) -> tuple[int, int] | None:
+    """(item, character) of the first lone surrogate in `texts` (text that is no valid Unicode and
+    cannot be encoded as UTF-8), or None."""
+    for item, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return item, error.start
+    return None
 
 
 def _finite(value: Any) -> Any:
@@ -205,9 +234,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, error: HTTPException) -> JSONResponse:
         return error_response(error.status_code, "http_error", str(error.detail))
 
+    @app.exception_handler(TextClfError)
+    async def _refused(_: Request, error: TextClfError) -> JSONResponse:
+        # textclf's own errors about the request's texts: one line, safe to show
+        return error_response(422, "invalid_text", str(error))
+
     @app.exception_handler(Exception)
-    async def _internal(_: Request, error: Exception) -> JSONResponse:
-        return error_response(500, "internal_error", f"prediction failed: {type(error).__name__}: {error}"[:300])
+    async def _internal(request: Request, error: Exception) -> JSONResponse:
+        LOG.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return error_response(500, "internal_error", "prediction failed on the server; the error is in the server's "
+                              "log. Retry, or report it with the request.")
 
 
 def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits: Limits | None = None,
@@ -245,6 +281,11 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
         if len(texts) > limits.max_batch:
             raise ServiceError(413, "batch_too_large", f"got {len(texts):,} texts; at most {limits.max_batch:,} "
                                "per request. Split the batch.")
+        invalid = first_invalid_text(texts)
+        if invalid is not None:
+            item, character = invalid
+            raise ServiceError(422, "invalid_text", f"texts.{item} has a lone surrogate at character {character} "
+                               "(not valid Unicode); expected text that encodes as UTF-8. Fix or drop that text.")
         long = next((i for i, t in enumerate(texts) if len(t) > limits.max_text_chars), None)
         if long is not None:
             raise ServiceError(422, "text_too_long", f"texts.{long} has {len(texts[long]):,} characters; at most "

@@ -51,13 +51,24 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], metas: list[dict]) ->
                            for state, meta in zip(states, metas, strict=True)]}
 
 
+STAMP = "textclf-checkpoint"  # the file that marks a folder as a textclf checkpoint
+
+
 class Checkpointer:
-    """Saves after every epoch into `folder`; `load` restores a run with the same fingerprint."""
+    """Saves after every epoch into `folder`; `load` restores a run with the same fingerprint.
+
+    A folder of that name that textclf did not write (no stamp file) is never replaced or removed:
+    the run is refused before training starts."""
 
     def __init__(self, folder: str | Path, fingerprint: str) -> None:
         self.folder = Path(folder)
         self.fingerprint = fingerprint
         self.best: dict[str, torch.Tensor] | None = None
+        if self.folder.exists() and not (self.folder / STAMP).is_file():
+            raise ConfigError(
+                f"{self.folder} exists and is not a textclf checkpoint (no {STAMP} file); textclf keeps its "
+                "checkpoints there and would replace it. Move it away, or choose another --out."
+            )
 
     def exists(self) -> bool:
         return (self.folder / "state.json").is_file()
@@ -74,6 +85,7 @@ class Checkpointer:
             safetensors.torch.save_file(self.best, str(tmp / "best.safetensors"))
             safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+            (tmp / STAMP).write_text("written by textclf; removed when the run finishes\n", encoding="utf-8")
 
         atomic_dir(self.folder, write)
 
@@ -99,4 +111,5 @@ class Checkpointer:
         return LoopState(**payload["loop"]), best
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if (self.folder / STAMP).is_file():
+            shutil.rmtree(self.folder, ignore_errors=True)
