@@ -32,7 +32,8 @@ class Problem:
 
 def first_problem(error: ValidationError) -> Problem:
     first = error.errors()[0]
-    return Problem(".".join(str(part) for part in first["loc"]), first["msg"].lower(),
+    message = first["msg"][:1].lower() + first["msg"][1:]
+    return Problem(".".join(str(part) for part in first["loc"]), message,
                    first["type"] == "extra_forbidden", first.get("input"))
 
 

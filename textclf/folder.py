@@ -243,6 +243,14 @@ def read_labels(path: Path, expected: int) -> list[str]:
             f"{where}: label {bad} is {type(labels[bad]).__name__}; expected a string. "
             "The folder was modified; retrain or restore it."
         )
+    empty = next((i for i, label in enumerate(labels) if not label.strip()), None)
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if empty is not None or repeated:
+        problem = f"label {empty} is empty" if empty is not None else f"labels {repeated[:5]} appear more than once"
+        raise ModelFormatError(
+            f"{where}: {problem}; expected distinct, non-empty label names. The folder was modified; "
+            "retrain or restore it."
+        )
     return labels
 
 

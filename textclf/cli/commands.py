@@ -307,6 +307,7 @@ def serve(
 
 
 @app.command()
+@handle_errors
 def models() -> None:
     """List the model kinds: neural architectures and linear models."""
     table = Table()
@@ -318,6 +319,7 @@ def models() -> None:
 
 
 @app.command()
+@handle_errors
 def presets() -> None:
     """List the presets: architectures users write by hand, reproduced without their bugs."""
     table = Table(show_lines=True)

@@ -7,6 +7,7 @@ The linear family's run is textclf.training.linear.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,12 +144,30 @@ def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
     return torch.tensor(len(labels) / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
 
 
+def check_trainable_size(model_config: ModelConfig, vocab_size: int, num_labels: int) -> None:
+    """Refuse a network whose weights, gradients and optimizer moments (about 4 x its parameters)
+    would not fit in this machine's memory, before anything is allocated."""
+    with torch.device("meta"):
+        skeleton = build_classifier(model_config, vocab_size=vocab_size, num_labels=num_labels)
+    needed = 4 * sum(p.numel() * p.element_size() for p in skeleton.parameters())
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if available and needed > available:
+        parameters = sum(p.numel() for p in skeleton.parameters())
+        raise ConfigError(
+            f"model {model_config.architecture!r} has {parameters:,} parameters (embedding_dim "
+            f"{model_config.embedding_dim:,}, vocabulary {vocab_size:,}); training it needs about "
+            f"{needed / 2**30:,.1f} GiB, expected at most this machine's {available / 2**30:,.1f} GiB. "
+            "Lower model.embedding_dim or the model's sizes, or data.max_vocab."
+        )
+
+
 def build_network(model_config: ModelConfig, prepared: PreparedData, vectors: Vectors | None, *, seed: int,
                   device: torch.device) -> nn.Module:
     """The seeded network for the prepared data, its embedding set from the vectors when given."""
+    vocab_size, num_labels = prepared.tokenizer.get_vocab_size(), len(prepared.labels)
+    check_trainable_size(model_config, vocab_size, num_labels)
     torch.manual_seed(seed)
-    network = build_classifier(model_config, vocab_size=prepared.tokenizer.get_vocab_size(),
-                               num_labels=len(prepared.labels))
+    network = build_classifier(model_config, vocab_size=vocab_size, num_labels=num_labels)
     if vectors is not None:
         with torch.no_grad():
             network.embedding.weight.copy_(torch.from_numpy(vectors.matrix))
@@ -219,14 +238,14 @@ def train_network(data: str | Path | Dataset, *, kind: ModelKind, config: RunCon
                   on_data: Callable[[dict], None] | None, resume: bool) -> Model:
     """The neural family's run (see `train`)."""
     config, model_config = configure(config)
+    device = resolve_device(config.train.device)
+    check_precision(device, config.train.precision)
     dataset, test_data = read_inputs(data, test, config.data)
     prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
                             extra_words=vocabulary_words(config))
     stage = attach_vectors(config, prepared, model_config)
     if on_data is not None:
         on_data(prepared.summary.to_json())
-    device = resolve_device(config.train.device)
-    check_precision(device, config.train.precision)
     with thread_limit(config.train.threads):
         network = build_network(stage.model_config, prepared, stage.vectors, seed=config.train.seed, device=device)
         checkpointer, resume_state = open_checkpoint(out, resume, network, prepared, config)
