@@ -133,23 +133,35 @@ def evaluate(
     print_confusion(metrics)
 
 
-def _read_predict_texts(texts: list[str], file: str | None, text_column: str | None) -> list[str]:
-    from textclf.data.readers import read_dataset  # pyarrow for Parquet: when the command runs
+def _report_bad_rows(report: Any) -> None:
+    for line, message in report.bad_rows:
+        err_console.print(f"[yellow]skipped[/] {report.source} line {line} {message}", highlight=False, soft_wrap=True)
+    if report.skipped > len(report.bad_rows):
+        err_console.print(f"... and {report.skipped - len(report.bad_rows):,} more bad rows", highlight=False)
+
+
+def _read_predict_texts(texts: list[str], file: str | None, text_column: str | None, strict: bool) -> list[str]:
+    """The texts to predict: TEXT arguments, or a file (or stdin) read as `--output` reads it."""
+    from textclf.inference.files import read_texts  # numpy and tokenizers: when the command runs
 
     if file is not None and texts:
         raise ConfigError("predict got both TEXT arguments and --file; expected one source of texts.")
-    if file == "-" or (not texts and file is None and not sys.stdin.isatty()):
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if file is not None:
-        path = Path(file)
-        if path.suffix == ".txt" or path.name.endswith(".txt.gz"):
-            if not path.is_file():
-                raise DataError(f"No such file: {path}. Check the path given to --file.")
-            return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return read_dataset(path, text_column=text_column, require_labels=False).texts
-    if not texts:
-        raise ConfigError("predict got no texts; expected TEXT arguments, --file FILE or - for standard input.")
-    return texts
+    if file is None and not texts and not sys.stdin.isatty():
+        file = "-"
+    if file is None:
+        if not texts:
+            raise ConfigError("predict got no texts; expected TEXT arguments, --file FILE or - for standard input.")
+        return texts
+    if file.lower().endswith((".parquet", ".json")):
+        from textclf.data.readers import read_dataset  # pyarrow for Parquet: when the command runs
+
+        return read_dataset(Path(file), text_column=text_column, require_labels=False).texts
+    found, report = read_texts(file, text_column=text_column, strict=strict)
+    _report_bad_rows(report)
+    if not found:
+        raise DataError(f"{file} has no text to predict ({report.skipped:,} bad rows skipped); expected at least "
+                        "one non-empty line or row.")
+    return found
 
 
 def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None, output: Path, **options: Any) -> None:
@@ -161,10 +173,7 @@ def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None,
     model = load_predictor(model_dir, runtime=options.pop("runtime"), threads=options.pop("threads"))
     with FileProgress(err_console, f"predicting {file}") as progress:
         report = predict_file(model, file, output, fmt=options.pop("output_format"), progress=progress, **options)
-    for line, message in report.bad_rows:
-        err_console.print(f"[yellow]skipped[/] {report.source} line {line} {message}", highlight=False, soft_wrap=True)
-    if report.skipped > len(report.bad_rows):
-        err_console.print(f"... and {report.skipped - len(report.bad_rows):,} more bad rows", highlight=False)
+    _report_bad_rows(report)
     rate = report.predicted / report.seconds if report.seconds else 0.0
     skipped = f"; skipped {report.skipped:,} bad rows (--strict stops at the first)" if report.skipped else ""
     console.print(f"predicted {report.predicted:,} texts in {report.seconds:.1f} s ({rate:,.0f} texts/s) -> "
@@ -182,7 +191,7 @@ def predict(
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Stream --file (CSV/TSV/JSONL/.txt, .gz too) into this CSV or JSONL file: label and every probability, in input order.")] = None,
     id_column: Annotated[str | None, typer.Option(help="With --output: copy this input column into the output.")] = None,
-    strict: Annotated[bool, typer.Option(help="With --output: stop at the first bad row instead of skipping it.")] = False,
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad row of --file instead of skipping it.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 256,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads [the runtime's default].")] = None,
@@ -198,7 +207,7 @@ def predict(
     if output_format not in ("table", "json", "csv"):
         raise ConfigError(f"--format {output_format!r}: expected table, json or csv.")
     loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
-    items = _read_predict_texts(list(texts or []), file, text_column)
+    items = _read_predict_texts(list(texts or []), file, text_column, strict)
     probabilities = loaded.predict_proba(items, batch_size=batch_size)
     k = min(top_k, len(loaded.labels))
     rows = []

@@ -16,6 +16,7 @@ import io
 import json
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -59,8 +60,11 @@ class _Source:
             self.raw, self.size = sys.stdin.buffer, None
         else:
             p = Path(path)
-            if not p.is_file():
+            if not p.exists():
                 raise DataError(f"No such file: {p}. Check the path given to --file.")
+            if not p.is_file():
+                raise DataError(f"{p} is not a regular file (a folder, pipe or device); expected a file of texts. "
+                                "Give a file, or - to read standard input.")
             self.raw, self.size = p.open("rb"), p.stat().st_size
         self.stream: IO[bytes] = gzip.GzipFile(fileobj=self.raw) if self.name.endswith(".gz") else self.raw
 
@@ -179,13 +183,57 @@ def read_rows(source: _Source, *, text_column: str | None = None, id_column: str
     """The rows of `source` in order, bad rows included (with `error` set)."""
     ext = input_format(source.name)
     if ext in (".csv", ".tsv"):
-        return _csv_rows(source, "\t" if ext == ".tsv" else ",", text_column, id_column)
-    if ext == ".jsonl":
-        return _jsonl_rows(source, text_column, id_column)
-    if text_column or id_column:
+        rows = _csv_rows(source, "\t" if ext == ".tsv" else ",", text_column, id_column)
+    elif ext == ".jsonl":
+        rows = _jsonl_rows(source, text_column, id_column)
+    elif text_column or id_column:
         raise ConfigError(f"{source.name} is plain text (one text per line); --text-column/--id-column "
                           "apply to CSV and JSON lines only.")
-    return _text_rows(source)
+    else:
+        rows = _text_rows(source)
+    return _unpacked(rows, source)
+
+
+def _unpacked(rows: Iterator[Row], source: _Source) -> Iterator[Row]:
+    """`rows`, with a .gz file that is not gzip (or is cut short) as one DataError."""
+    try:
+        yield from rows
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise DataError(f"{source.name} is not a valid gzip file ({error}); expected gzip-compressed text. "
+                        "Check the file, or drop the .gz from its name if it is not compressed.") from None
+    finally:
+        rows.close()
+
+
+def read_texts(source: str | Path, *, text_column: str | None = None,
+               strict: bool = False) -> tuple[list[str], StreamReport]:
+    """Every good row's text of `source` (CSV/TSV/JSONL/text, .gz too, or '-'), and a report of the
+    bad rows skipped (or a DataError at the first with `strict`)."""
+    report = StreamReport(str(source), "")
+    opened = _Source(source)
+    rows = read_rows(opened, text_column=text_column)
+    texts: list[str] = []
+    try:
+        for row in rows:
+            if _keep(row, report, strict):
+                texts.append(row.text)
+    finally:
+        rows.close()
+        opened.close()
+    report.predicted = len(texts)
+    return texts, report
+
+
+def _keep(row: Row, report: StreamReport, strict: bool) -> bool:
+    """Whether `row` is good; a bad one is counted and reported, or raises with `strict`."""
+    if row.error is None:
+        return True
+    if strict:
+        raise DataError(f"{report.source} line {row.line} {row.error}. Fix the row, or drop --strict to skip bad rows.")
+    report.skipped += 1
+    if len(report.bad_rows) < MAX_REPORTED:
+        report.bad_rows.append((row.line, row.error))
+    return False
 
 
 class _Writer:
@@ -237,13 +285,7 @@ def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[[list[Ro
             chunk.clear()
 
     for row in rows:
-        if row.error is not None:
-            if strict:
-                raise DataError(f"{report.source} line {row.line} {row.error}. Fix the row, or drop --strict to "
-                                "skip bad rows.")
-            report.skipped += 1
-            if len(report.bad_rows) < MAX_REPORTED:
-                report.bad_rows.append((row.line, row.error))
+        if not _keep(row, report, strict):
             continue
         chunk.append(row)
         if len(chunk) >= 8 * batch_size:
@@ -271,7 +313,11 @@ def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fm
             writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
             on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
-            predict_rows(model, rows, writer.write, report, batch_size=batch_size, strict=strict, on_chunk=on_chunk)
+            try:
+                predict_rows(model, rows, writer.write, report, batch_size=batch_size, strict=strict,
+                             on_chunk=on_chunk)
+            finally:
+                rows.close()  # before the source closes: a half-read CSV reader detaches from it first
             handle.flush()
             handle.detach()
     finally:
