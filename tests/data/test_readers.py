@@ -369,6 +369,43 @@ def test_unknown_example():
         read_dataset("example:moods")
 
 
+# --- text cleaning, odd paths, suspicious labels ----------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".json"])
+def test_json_escaped_lone_surrogates_become_replacement_characters(tmp_path, ext):
+    raw = '{"text": "bad \\ud800 half", "label": "x\\udc00"}\n{"text": "pair \\ud83d\\ude00", "label": "y"}\n'
+    data = read_dataset(write(tmp_path / f"train{ext}", raw))
+    assert data.texts == ["bad \ufffd half", "pair \U0001f600"]
+    assert data.labels == ["x\ufffd", "y"]
+    for text in data.texts + data.labels:
+        text.encode("utf-8")
+
+
+@pytest.mark.parametrize("ext", list(ENCODERS))
+def test_control_characters_become_spaces_in_every_format(tmp_path, ext):
+    rows = [("nul\x00inside", "a\x07"), ("keep\ttab\nand line", "b")]
+    data = read_dataset(write(tmp_path / f"train{ext}", ENCODERS[ext](rows)))
+    assert data.texts == ["nul inside", "keep\ttab\nand line"]
+    assert data.labels == ["a", "b"]
+
+
+def test_folder_per_class_texts_and_labels_are_cleaned(tmp_path):
+    (tmp_path / "d" / "pos").mkdir(parents=True)
+    (tmp_path / "d" / "pos" / "1.txt").write_bytes(b"ni\x00ce")
+    data = read_dataset(tmp_path / "d")
+    assert (data.texts, data.labels) == (["ni ce"], ["pos"])
+
+
+def test_a_deeply_nested_json_line(tmp_path):
+    raw = '{"text": "a", "label": "x"}\n' + "[" * 100_000 + "\n"
+    with pytest.raises(DataError, match=r"^\S*train\.jsonl line 2 is JSON nested too deeply to read: expected "
+                                        r"objects like \{\"text\": \.\.\., \"label\": \.\.\.\}"):
+        read_dataset(write(tmp_path / "train.jsonl", raw))
+    with pytest.raises(DataError, match=r"train\.json is JSON nested too deeply to read"):
+        read_dataset(write(tmp_path / "train.json", "[" * 100_000))
+
+
 # --- real data ------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@ folder-per-class directories (``DIR/<label>/*.txt``, as IMDb's aclImdb/train) an
 shipped with textclf (``example:emotions``).
 
 Every problem with the input is a `DataError` naming the file, the line (or row) and what to do.
+Every text and label goes through textclf.data.text.clean_text (lone surrogates, control characters)
+here, once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from textclf.data.text import clean_text
 from textclf.errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
@@ -231,6 +234,8 @@ def _parse_json(text: str, source: str) -> _Table:
                 f"{source} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}. "
                 "Expected a JSON array of objects, or one JSON object per line (JSON lines)."
             ) from None
+        except RecursionError:
+            raise _too_deep(source) from None
         for i, record in enumerate(records):
             _check_object(record, f"{source} row {i + 1}")
         return _records_table(records, source, None)
@@ -246,10 +251,19 @@ def _parse_json(text: str, source: str) -> _Table:
                 f"{source} line {number} is not valid JSON: {e.msg} at column {e.colno}. "
                 "Expected one JSON object per line (JSON lines)."
             ) from None
+        except RecursionError:
+            raise _too_deep(f"{source} line {number}") from None
         _check_object(record, f"{source} line {number}")
         records.append(record)
         lines.append(number)
     return _records_table(records, source, lines)
+
+
+def _too_deep(where: str) -> DataError:
+    return DataError(
+        f"{where} is JSON nested too deeply to read: expected objects like {{\"text\": ..., \"label\": ...}}, "
+        "got arrays or objects nested hundreds of levels deep. Check how the file was made."
+    )
 
 
 def _check_object(record: Any, where: str) -> None:
@@ -331,7 +345,7 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
     if not all(isinstance(t, str) for t in texts):
         _raise_bad_text(table, texts, text_col)
     labels = None if label_col is None else _clean_labels(table, table.values(label_col), label_col)
-    return Dataset(texts, labels, source)
+    return Dataset([clean_text(t) for t in texts], labels, source)
 
 
 def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:
@@ -350,7 +364,7 @@ def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:
 def _clean_labels(table: _Table, values: list[Any], column: str) -> list[str]:
     labels = []
     for i, value in enumerate(values):
-        label = value.strip() if type(value) is str else _label_string(value, table.where(i), column)
+        label = clean_text(value).strip() if type(value) is str else _label_string(value, table.where(i), column)
         if not label:
             raise DataError(
                 f"{table.where(i)} has no label: expected a value in column {column!r}, got {value!r}. "
@@ -380,8 +394,8 @@ def _read_folder(path: Path, source: str) -> Dataset:
     folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
         for file in sorted(f for f in folder.glob("*.txt") if f.is_file()):
-            texts.append(_decode(file.read_bytes(), str(file)))
-            labels.append(folder.name.strip())
+            texts.append(clean_text(_decode(file.read_bytes(), str(file))))
+            labels.append(clean_text(folder.name).strip())
     if not texts:
         raise DataError(
             f"{source} is a directory without <label>/*.txt files: expected folder-per-class layout "
