@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import textclf
@@ -57,3 +59,22 @@ def test_csv_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
     line = one_line_error(CliRunner().invoke(app, ["train", str(path), *FAST]))
     assert re.search(r"train\.csv is not valid UTF-8: byte 0xe9 at line 4 \(offset 33\)\. Re-save the file as "
                      r"UTF-8", line), line
+
+
+def test_fifo_as_data_path_is_one_line(tmp_path):
+    os.mkfifo(tmp_path / "train.csv")
+    line = one_line_error(CliRunner().invoke(app, ["train", str(tmp_path / "train.csv"), *FAST]))
+    assert "train.csv is not a regular file: expected a data file or a folder-per-class directory, got a named " \
+           "pipe (FIFO)." in line
+
+
+@pytest.mark.parametrize("command", [["train"], ["doctor", "data"]])
+def test_a_class_folder_entry_that_cannot_be_read_is_one_line(tmp_path, command):
+    for label in ("pos", "neg"):
+        (tmp_path / "d" / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "d" / label / f"{i}.txt").write_text(f"{label} text {i}", encoding="utf-8")
+    (tmp_path / "d" / "neg" / "9.txt").mkdir()
+    line = one_line_error(CliRunner().invoke(app, [*command, str(tmp_path / "d")]))
+    assert re.search(r"d/neg/9\.txt is not a regular file: expected a text file in folder-per-class \S+, got a "
+                     r"directory\.", line), line

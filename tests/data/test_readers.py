@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -395,6 +396,67 @@ def test_folder_per_class_texts_and_labels_are_cleaned(tmp_path):
     (tmp_path / "d" / "pos" / "1.txt").write_bytes(b"ni\x00ce")
     data = read_dataset(tmp_path / "d")
     assert (data.texts, data.labels) == (["ni ce"], ["pos"])
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path):
+    path = tmp_path / "train.csv"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match=r"train\.csv is not a regular file: expected a data file or a "
+                                        r"folder-per-class directory, got a named pipe \(FIFO\)\. Write the data "
+                                        r"to a file and pass that\."):
+        read_dataset(path)
+
+
+def test_a_broken_link_is_named_as_such(tmp_path):
+    path = tmp_path / "train.csv"
+    path.symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(DataError, match=r"train\.csv is not a regular file: .* got a symbolic link to "
+                                        r".*gone\.csv, which does not exist\."):
+        read_dataset(path)
+
+
+def class_folders(tmp_path) -> Path:
+    for label, text in (("pos", "good"), ("neg", "bad")):
+        (tmp_path / "d" / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "d" / label / "0.txt").write_text(text, encoding="utf-8")
+    return tmp_path / "d"
+
+
+@pytest.mark.parametrize("make, got", [
+    (lambda p: p.mkdir(), "a directory"),
+    (lambda p: p.symlink_to(p.parent / "gone.txt"), r"a symbolic link to .*gone\.txt, which does not exist"),
+    (os.mkfifo, r"a named pipe \(FIFO\)"),  # reading it would wait for a writer forever
+], ids=["directory", "broken-link", "fifo"])
+def test_a_txt_in_a_class_folder_that_is_not_a_file(tmp_path, make, got):
+    folder = class_folders(tmp_path)
+    make(folder / "neg" / "1.txt")
+    with pytest.raises(DataError, match=rf"d/neg/1\.txt is not a regular file: expected a text file in "
+                                        rf"folder-per-class .*d, got {got}\. Remove it"):
+        read_dataset(folder)
+
+
+def test_an_unreadable_txt_in_a_class_folder(tmp_path, monkeypatch):
+    folder = class_folders(tmp_path)
+    denied = folder / "neg" / "0.txt"
+    read_bytes = Path.read_bytes
+
+    def refuse(self):  # chmod 000 does not stop root, so the refusal is simulated
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(DataError, match=r"^\S*d/neg/0\.txt cannot be read: Permission denied\. Check its "
+                                        r"permissions\.$"):
+        read_dataset(folder)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_a_txt_without_read_permission(tmp_path):
+    folder = class_folders(tmp_path)
+    (folder / "neg" / "0.txt").chmod(0)
+    with pytest.raises(DataError, match=r"0\.txt cannot be read: Permission denied"):
+        read_dataset(folder)
 
 
 def test_a_deeply_nested_json_line(tmp_path):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import gzip
 import io
 import json
 import math
 import os
+import stat
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -104,25 +106,28 @@ def read_dataset(
         return _select(table, text_column, label_column, require_labels)
     path = Path(name)
     source = str(path)
-    if path.is_dir():
+    kind = _file_kind(path)
+    if kind == "directory":
         if text_column is not None or label_column is not None:
             raise ConfigError(
                 f"{source} is a folder-per-class directory: expected no --text-column/--label-column, "
                 "since texts are the .txt files and labels their folder names. Drop those options."
             )
         return _read_folder(path, source)
-    if not path.is_file():
+    if kind == "missing":
         raise DataError(f"No such file: {source}. Check the path (relative paths start at {Path.cwd()}).")
+    if kind != "file":
+        raise DataError(
+            f"{source} is not a regular file: expected a data file or a folder-per-class directory, got {kind}. "
+            "Write the data to a file and pass that."
+        )
     ext, compressed = _extension(path)
     if ext not in FORMATS:
         raise DataError(
             f"{source} is not a supported data file: expected {', '.join(FORMATS)} (optionally .gz) or a "
             f"folder-per-class directory, got {ext or 'no extension'!r}. Convert it to CSV with columns text,label."
         )
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{source} cannot be read: {e.strerror}. Check its permissions.") from None
+    raw = _read_bytes(path, source)
     if compressed:
         raw = _gunzip(raw, source)
     if ext == ".parquet":
@@ -132,6 +137,33 @@ def read_dataset(
     else:
         table = _parse_csv(_decode(raw, source, decompressed=compressed), source, "\t" if ext == ".tsv" else ",")
     return _select(table, text_column, label_column, require_labels)
+
+
+def _file_kind(path: Path) -> str:
+    """'file', 'directory', 'missing', or what else `path` is, in words ("a named pipe (FIFO)", ...)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "missing"
+        raise DataError(f"{path} cannot be read: {e.strerror or e}. Check the path and its permissions.") from None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    kinds = {stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device"}
+    return next((words for test, words in kinds.items() if test(mode)), "neither a file nor a directory")
+
+
+def _read_bytes(path: Path, source: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise DataError(f"{source} cannot be read: {reason}. Check its permissions.") from None
 
 
 def _extension(path: Path) -> tuple[str, bool]:
@@ -391,10 +423,17 @@ def _read_folder(path: Path, source: str) -> Dataset:
     """``DIR/<label>/*.txt``: every subfolder holding .txt files is a label; labels and files sorted."""
     texts: list[str] = []
     labels: list[str] = []
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in _list(path) if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
-        for file in sorted(f for f in folder.glob("*.txt") if f.is_file()):
-            texts.append(clean_text(_decode(file.read_bytes(), str(file))))
+        for file in sorted(f for f in _list(folder) if f.name.endswith(".txt")):
+            kind = _file_kind(file)
+            if kind != "file":
+                raise DataError(
+                    f"{file} is not a regular file: expected a text file in folder-per-class {source}, got "
+                    f"{'a directory' if kind == 'directory' else kind}. "
+                    "Remove it, or replace it with the text file it stands for."
+                )
+            texts.append(clean_text(_decode(_read_bytes(file, str(file)), str(file))))
             labels.append(clean_text(folder.name).strip())
     if not texts:
         raise DataError(
@@ -403,3 +442,10 @@ def _read_folder(path: Path, source: str) -> Dataset:
             "Pass a data file, or a folder with one subfolder of .txt files per label."
         )
     return Dataset(texts, labels, source)
+
+
+def _list(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder} cannot be read: {e.strerror or e}. Check its permissions.") from None
