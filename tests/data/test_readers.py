@@ -17,6 +17,7 @@ import pytest
 
 from textclf.data.readers import Dataset, read_dataset
 from textclf.errors import ConfigError, DataError
+from textclf.warnings import TextClfWarning
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -466,6 +467,26 @@ def test_a_deeply_nested_json_line(tmp_path):
         read_dataset(write(tmp_path / "train.jsonl", raw))
     with pytest.raises(DataError, match=r"train\.json is JSON nested too deeply to read"):
         read_dataset(write(tmp_path / "train.json", "[" * 100_000))
+
+
+def test_labels_that_spell_a_missing_value_are_warned_about(tmp_path):
+    rows = [("a", "joy"), ("b", "NaN"), ("c", "fear"), ("d", "NaN"), ("e", "null"), ("f", "joy")]
+    path = write(tmp_path / "train.csv", to_csv(rows))
+    with pytest.warns(TextClfWarning, match=r"^\S*train\.csv has labels that look like missing values: 'NaN' on "
+                                            r"2 rows \(first: line 3\); 'null' on 1 row \(first: line 6\)\. They "
+                                            r"are kept as classes; fill in or remove those rows"):
+        data = read_dataset(path)
+    assert data.labels == ["joy", "NaN", "fear", "NaN", "null", "joy"]
+
+
+def test_a_missing_value_label_in_parquet_and_folders(tmp_path):
+    with pytest.warns(TextClfWarning, match=r"train\.parquet has labels .*'None' on 1 row \(first: row 2\)"):
+        read_dataset(write(tmp_path / "train.parquet", to_parquet([("a", "x"), ("b", "None")])))
+    folder = class_folders(tmp_path)
+    (folder / "nan").mkdir()
+    (folder / "nan" / "7.txt").write_text("lost", encoding="utf-8")
+    with pytest.warns(TextClfWarning, match=r"'nan' on 1 row \(first: \S*d/nan/7\.txt\)"):
+        read_dataset(folder)
 
 
 # --- real data ------------------------------------------------------------------------------------

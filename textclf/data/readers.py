@@ -4,7 +4,7 @@ shipped with textclf (``example:emotions``).
 
 Every problem with the input is a `DataError` naming the file, the line (or row) and what to do.
 Every text and label goes through textclf.data.text.clean_text (lone surrogates, control characters)
-here, once.
+here, once; labels that spell a missing value ("NaN", "null", ...) are kept but warned about.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import math
 import os
 import stat
+import warnings
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from textclf.data.text import clean_text
+from textclf.data.text import clean_text, suspicious_labels
 from textclf.errors import ConfigError, DataError
+from textclf.warnings import TextClfWarning
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
@@ -377,6 +379,8 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
     if not all(isinstance(t, str) for t in texts):
         _raise_bad_text(table, texts, text_col)
     labels = None if label_col is None else _clean_labels(table, table.values(label_col), label_col)
+    if labels is not None:
+        _warn_missing_value_labels(labels, table.where, source)
     return Dataset([clean_text(t) for t in texts], labels, source)
 
 
@@ -406,6 +410,19 @@ def _clean_labels(table: _Table, values: list[Any], column: str) -> list[str]:
     return labels
 
 
+def _warn_missing_value_labels(labels: list[str], where: Callable[[int], str], source: str) -> None:
+    """A TextClfWarning naming each label that spells a missing value (textclf.data.text.suspicious_labels)."""
+    suspicious = suspicious_labels(labels)
+    if not suspicious:
+        return
+    first = {label: labels.index(label) for label in suspicious}
+    found = "; ".join(f"{label!r} on {n} row{'s' if n != 1 else ''} (first: "
+                      f"{where(first[label]).removeprefix(source + ' ')})" for label, n in suspicious.items())
+    warnings.warn(
+        f"{source} has labels that look like missing values: {found}. They are kept as classes; fill in or "
+        "remove those rows (or rename the class, if it is one).", TextClfWarning, stacklevel=4)
+
+
 def _label_string(value: Any, where: str, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -423,6 +440,7 @@ def _read_folder(path: Path, source: str) -> Dataset:
     """``DIR/<label>/*.txt``: every subfolder holding .txt files is a label; labels and files sorted."""
     texts: list[str] = []
     labels: list[str] = []
+    files: list[Path] = []
     folders = sorted(p for p in _list(path) if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
         for file in sorted(f for f in _list(folder) if f.name.endswith(".txt")):
@@ -435,12 +453,14 @@ def _read_folder(path: Path, source: str) -> Dataset:
                 )
             texts.append(clean_text(_decode(_read_bytes(file, str(file)), str(file))))
             labels.append(clean_text(folder.name).strip())
+            files.append(file)
     if not texts:
         raise DataError(
             f"{source} is a directory without <label>/*.txt files: expected folder-per-class layout "
             f"({source}/<label>/*.txt, as aclImdb/train), got {len(folders)} subfolders with no .txt files. "
             "Pass a data file, or a folder with one subfolder of .txt files per label."
         )
+    _warn_missing_value_labels(labels, lambda i: str(files[i]), source)
     return Dataset(texts, labels, source)
 
 
