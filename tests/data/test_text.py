@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textclf.data.text import clean_text, count_empty, is_empty, suspicious_labels
+from textclf.data.text import clean_text, count_empty, is_empty, replace_lone_surrogates, suspicious_labels
 
 
 @pytest.mark.parametrize("raw, clean", [
@@ -24,6 +24,10 @@ from textclf.data.text import clean_text, count_empty, is_empty, suspicious_labe
 ])
 def test_clean_text(raw: str, clean: str) -> None:
     assert clean_text(raw) == clean
+
+
+def test_replace_lone_surrogates_changes_nothing_else() -> None:
+    assert replace_lone_surrogates("a\x00\ud800\ud83d\ude00") == "a\x00\ufffd\U0001f600"
 
 
 def test_clean_text_returns_a_clean_text_itself() -> None:

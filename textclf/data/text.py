@@ -37,10 +37,16 @@ def clean_text(text: str) -> str:
     itself when there is nothing to change, so clean texts cost one regex scan."""
     if _DIRTY.search(text) is None:
         return text
-    if _SURROGATE.search(text) is not None:
-        # UTF-16 with surrogatepass joins valid pairs; decoding with "replace" turns the rest into U+FFFD.
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return _CONTROL.sub(" ", text)
+    return _CONTROL.sub(" ", replace_lone_surrogates(text))
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD and each high+low pair joined into the
+    character it encodes: the result can always be written as UTF-8. Nothing else changes."""
+    if _SURROGATE.search(text) is None:
+        return text
+    # UTF-16 with surrogatepass joins valid pairs; decoding with "replace" turns the rest into U+FFFD.
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def is_empty(text: str) -> bool:
