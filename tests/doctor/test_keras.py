@@ -12,13 +12,15 @@ from pathlib import Path
 
 import h5py
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from textclf.cli import app
 from textclf.doctor import keras as keras_reader
 from textclf.doctor.keras import read_keras
 from textclf.doctor.keras_checks import diagnose_keras, loss_of
-from textclf.errors import ConfigError, ModelFormatError
+from textclf.errors import ConfigError, ModelFormatError, TextClfError
 
 KERAS = Path(__file__).resolve().parents[1] / "resources" / "keras"
 
@@ -297,3 +299,79 @@ def test_an_h5_attribute_that_is_not_a_string(tmp_path: Path) -> None:
         handle.attrs["model_config"] = [1, 2, 3]
     with pytest.raises(ModelFormatError, match=r"odd\.h5:model_config: expected a string, got ndarray\."):
         read_keras(tmp_path / "odd.h5")
+
+
+# --- configs with values of the wrong type: one line naming the layer and setting ------------------
+
+
+def edited(tmp_path: Path, name: str, edit) -> Path:
+    config = json.loads((KERAS / name).read_text(encoding="utf-8"))
+    edit(config)
+    path = tmp_path / f"edited-{name}"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def layer_config(config: dict, index: int) -> dict:
+    return config["config"]["layers"][index]["config"]
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("lstm_frozen.k3.json",
+     lambda c: layer_config(c, 1)["embeddings_initializer"]["config"].update(maxval="x"),
+     r"layer 'embedding' \(Embedding\) embeddings_initializer has maxval 'x': expected a number\. Save the model "
+     r"again with model\.save\(\)\.$"),
+    ("cnn_lstm_3.k3.json", lambda c: [layer for layer in c["config"]["layers"] if layer["class_name"] == "LSTM"][0][
+        "config"].update(recurrent_dropout={"a": 1}),
+     r"layer 'lstm_k2' \(LSTM\) has recurrent_dropout \{'a': 1\}: expected a number\."),
+    ("kim_cnn_sigmoid.k2.json", lambda c: layer_config(c, 1).update(input_dim=[1, 2]),
+     r"layer 'embedding_k2' \(Embedding\) has input_dim \[1, 2\]: expected an integer\."),
+    ("softmax_one_unit.k2.json", lambda c: layer_config(c, -1).update(units=True),
+     r"layer 'dense' \(Dense\) has units True: expected an integer\."),
+    ("cnn_lstm_3.k3.json", lambda c: c["config"].update(output_layers=[["nowhere", 0, 0]]),
+     r"the model's output is 'nowhere', which is not a layer of the model; expected the name of one of its "
+     r"layers\."),
+], ids=["initializer-maxval", "recurrent-dropout", "input-dim", "units-bool", "unknown-output"])
+def test_a_setting_of_the_wrong_type_is_one_line(tmp_path: Path, name: str, edit, message: str) -> None:
+    path = edited(tmp_path, name, edit)
+    with pytest.raises(ModelFormatError, match=rf"^\S*edited-{re.escape(name)}: {message}"):
+        diagnose_keras(path)
+    result = CliRunner().invoke(app, ["doctor", "keras", str(path)])
+    assert result.exit_code == 2 and re.search(message.rstrip("$"), one_line(result.output)), result.output
+
+
+ODD_VALUES = st.sampled_from([None, "x", -1, 0, 1.5, [], {}, [1, "a"], True, "softmax", {"class_name": 3},
+                              {"config": None}, 10**30, ["a", 0, 0], {"class_name": "__keras_tensor__", "config": True},
+                              {"class_name": "LSTM", "config": 5}])
+JSON_FIXTURES = sorted(p.name for p in KERAS.glob("*.json"))
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from _paths(item, (*prefix, key))
+
+
+def _holds(node, key) -> bool:
+    return isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(JSON_FIXTURES), data=st.data())
+def test_any_edited_config_gives_findings_or_one_line(tmp_path_factory, name: str, data) -> None:
+    config = json.loads((KERAS / name).read_text(encoding="utf-8"))
+    places = list(_paths(config))[1:]
+    for _ in range(data.draw(st.integers(1, 3))):  # an earlier edit may have removed a later place
+        *parents, key = data.draw(st.sampled_from(places))
+        node = config
+        for parent in parents:
+            node = node[parent] if _holds(node, parent) else None
+        if _holds(node, key):
+            node[key] = data.draw(ODD_VALUES)
+    path = tmp_path_factory.mktemp("edited") / name
+    path.write_text(json.dumps(config), encoding="utf-8")
+    try:
+        diagnose_keras(path)
+    except TextClfError as error:
+        assert "\n" not in str(error)

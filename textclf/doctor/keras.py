@@ -322,7 +322,8 @@ def _sample_rows(dataset: Any) -> np.ndarray:
 
 
 def _layout(model: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> str:
-    nodes = [node for layer in layers for node in (layer.get("inbound_nodes") or [])]
+    inbound = [layer.get("inbound_nodes") for layer in layers]
+    nodes = [node for each in inbound if isinstance(each, list) for node in each]
     if "module" in model or any("module" in layer for layer in layers) or any(
             isinstance(node, Mapping) for node in nodes):
         return "keras 3"
@@ -353,6 +354,13 @@ def _from_config(model: dict[str, Any], source: str, keras_version: str | None =
         for layer, entry in zip(layers, raw_layers, strict=True):
             layer.inputs = list(dict.fromkeys(name for name in _refs(entry.get("inbound_nodes") or [])))
         outputs = list(dict.fromkeys(_refs(config.get("output_layers") or []))) or [layers[-1].name]
+        # An input may name a layer the config leaves out (an InputLayer under another name): the layer
+        # then has no known producer. The outputs are what the checks start from, so they must exist.
+        names = {layer.name for layer in layers}
+        unknown = next((name for name in outputs if name not in names), None)
+        if unknown is not None:
+            raise ModelFormatError(f"{source}: the model's output is {unknown!r}, which is not a layer of the model; "
+                                   "expected the name of one of its layers. Save the model again with model.save().")
     graph = KerasGraph(source, _layout(model, raw_layers), kind, layers, outputs,
                        keras_version=keras_version or model.get("keras_version"))
     if isinstance(model.get("compile_config"), Mapping):
@@ -365,9 +373,42 @@ def _layer(entry: Any, source: str) -> KerasLayer:
         raise ModelFormatError(f"{source}: a layer entry has no class_name; expected {{'class_name', 'config'}}.")
     config = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
     name = entry.get("name") or config.get("name") or entry["class_name"].lower()
+    _check_settings(config, f"{source}: layer {str(name)!r} ({entry['class_name']})")
     inner = config.get("layer")
     return KerasLayer(str(name), entry["class_name"], dict(config),
                       inner=_layer(inner, source) if isinstance(inner, Mapping) and "class_name" in inner else None)
+
+
+# The types the checks rely on for the settings they read. Another type means a damaged or
+# hand-edited file: one line naming the layer and the setting, not a failure inside a check.
+_NUMBER, _FLAG, _NAME = (int, float), (bool,), (str, Mapping)
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "units": (int,), "filters": (int,), "input_dim": (int,), "output_dim": (int,), "dropout": _NUMBER,
+    "recurrent_dropout": _NUMBER, "trainable": _FLAG, "mask_zero": _FLAG, "return_sequences": _FLAG,
+    "unroll": _FLAG, "use_bias": _FLAG, "reset_after": _FLAG, "merge_mode": (str,), "activation": _NAME,
+    "recurrent_activation": _NAME, "embeddings_initializer": _NAME,
+}
+_INITIALIZER_TYPES: dict[str, tuple[type, ...]] = {"class_name": (str,), "config": (Mapping,)}
+_INITIALIZER_SETTING_TYPES = {key: _NUMBER for key in ("minval", "maxval", "mean", "stddev")}
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Mapping: "an object"}
+
+
+def _check_settings(config: Mapping[str, Any], where: str) -> None:
+    _check_types(config, _SETTING_TYPES, where)
+    initializer = config.get("embeddings_initializer")
+    if isinstance(initializer, Mapping):
+        _check_types(initializer, _INITIALIZER_TYPES, f"{where} embeddings_initializer")
+        _check_types(initializer.get("config") or {}, _INITIALIZER_SETTING_TYPES, f"{where} embeddings_initializer")
+
+
+def _check_types(config: Mapping[str, Any], types: dict[str, tuple[type, ...]], where: str) -> None:
+    for key, allowed in types.items():
+        value = config.get(key)
+        if value is None or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
+            continue
+        words = " or ".join(dict.fromkeys(_TYPE_WORDS[float if t is int and float in allowed else t] for t in allowed))
+        raise ModelFormatError(f"{where} has {key} {value!r:.60}: expected {words}. Save the model again with "
+                               "model.save().")
 
 
 def _refs(value: Any) -> Iterator[str]:
@@ -376,7 +417,8 @@ def _refs(value: Any) -> Iterator[str]:
     [layer, node, tensor, kwargs]; either can be nested in lists (several inputs) and dicts."""
     if isinstance(value, Mapping):
         if value.get("class_name") == "__keras_tensor__":
-            history = (value.get("config") or {}).get("keras_history")
+            config = value.get("config")
+            history = config.get("keras_history") if isinstance(config, Mapping) else None
             if isinstance(history, list) and history and isinstance(history[0], str):
                 yield history[0]
             return
