@@ -61,25 +61,22 @@ def damaged(raw: bytes, damage: tuple[float, bytes] | None) -> bytes:
     return raw[:at] + damage[1] + raw[at:]
 
 
-def read(path: Path):
-    """read_dataset's result, or None after a TextClfError with a one-line message."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TextClfWarning)  # labels like 'NaN' are warned about, not refused
-        try:
-            data = read_dataset(path)
-        except TextClfError as error:
-            assert "\n" not in str(error) and "\r" not in str(error), str(error)
-            return None
+def read(ext: str, raw: bytes, gz: bool = False):
+    """read_dataset's result on `raw` saved as train`ext`, or None after a TextClfError with a one-line
+    message. (A temporary folder per example: hypothesis cannot use the tmp_path fixture.)"""
+    with tempfile.TemporaryDirectory(prefix="textclf-fuzz-") as folder:
+        path = Path(folder) / f"train{ext}{'.gz' if gz else ''}"
+        path.write_bytes(gzip.compress(raw, compresslevel=1) if gz else raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TextClfWarning)  # labels like 'NaN' are warned about, not refused
+            try:
+                data = read_dataset(path)
+            except TextClfError as error:
+                assert "\n" not in str(error) and "\r" not in str(error), str(error)
+                return None
     for value in data.texts + data.labels:
         value.encode("utf-8")  # what was read can always be written, hashed and tokenized
     return data
-
-
-def write(ext: str, raw: bytes, gz: bool = False) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="textclf-fuzz-"))
-    path = folder / f"train{ext}{'.gz' if gz else ''}"
-    path.write_bytes(gzip.compress(raw, compresslevel=1) if gz else raw)
-    return path
 
 
 OPTIONS = st.fixed_dictionaries({"eol": st.sampled_from(["\n", "\r\n"]), "ascii": st.booleans(), "bom": st.booleans()})
@@ -89,7 +86,7 @@ OPTIONS = st.fixed_dictionaries({"eol": st.sampled_from(["\n", "\r\n"]), "ascii"
 @given(rows=ROWS, ext=st.sampled_from([".csv", ".tsv", ".jsonl", ".json"]), options=OPTIONS, damage=DAMAGE)
 def test_any_rows_in_any_text_format_read_or_fail_in_one_line(rows, ext, options, damage):
     raw = to_bytes(rows, ext, options)
-    data = read(write(ext, damaged(raw, damage)))
+    data = read(ext, damaged(raw, damage))
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -108,14 +105,14 @@ def test_any_rows_in_any_text_format_read_or_fail_in_one_line(rows, ext, options
 @given(raw=st.binary(max_size=400), ext=st.sampled_from([".csv", ".tsv", ".jsonl", ".json", ".parquet"]),
        gz=st.booleans())
 def test_any_bytes_read_or_fail_in_one_line(raw, ext, gz):
-    read(write(ext, raw, gz))
+    read(ext, raw, gz)
 
 
 @settings(max_examples=40, deadline=None)
 @given(rows=ROWS)
 def test_json_lines_with_escaped_surrogates_read_cleanly(rows):
     raw = "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows).encode("ascii")
-    data = read(write(".jsonl", raw))
+    data = read(".jsonl", raw)
     labels = [clean_text(label).strip() for _, label in rows]
     if all(labels):
         assert data is not None and data.texts == [clean_text(text) for text, _ in rows]
