@@ -41,7 +41,11 @@ SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[Healt
 def to_bytes(rows: list[tuple[str, str]], ext: str, options: dict) -> bytes:
     if ext in (".csv", ".tsv"):
         out = io.StringIO(newline="")
-        writer = csv.writer(out, delimiter="," if ext == ".csv" else "\t", lineterminator=options["eol"])
+        # csv.writer leaves a bare "\r" unquoted when the line ends are "\n", a file no reader can read back
+        # as written; a careful writer quotes such fields.
+        bare_cr = any("\r" in field for row in rows for field in row)
+        writer = csv.writer(out, delimiter="," if ext == ".csv" else "\t", lineterminator=options["eol"],
+                            quoting=csv.QUOTE_ALL if bare_cr else csv.QUOTE_MINIMAL)
         writer.writerow(["text", "label"])
         writer.writerows(rows)
         text = out.getvalue()
