@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from textclf.data.readers import Dataset, read_dataset
 from textclf.errors import ConfigError, DataError
+from textclf.warnings import TextClfWarning
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -367,6 +369,124 @@ def test_corrupt_parquet(tmp_path):
 def test_unknown_example():
     with pytest.raises(DataError, match=r"Unknown example 'example:moods': expected one of example:emotions\."):
         read_dataset("example:moods")
+
+
+# --- text cleaning, odd paths, suspicious labels ----------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".json"])
+def test_json_escaped_lone_surrogates_become_replacement_characters(tmp_path, ext):
+    raw = '{"text": "bad \\ud800 half", "label": "x\\udc00"}\n{"text": "pair \\ud83d\\ude00", "label": "y"}\n'
+    data = read_dataset(write(tmp_path / f"train{ext}", raw))
+    assert data.texts == ["bad \ufffd half", "pair \U0001f600"]
+    assert data.labels == ["x\ufffd", "y"]
+    for text in data.texts + data.labels:
+        text.encode("utf-8")
+
+
+@pytest.mark.parametrize("ext", list(ENCODERS))
+def test_control_characters_become_spaces_in_every_format(tmp_path, ext):
+    rows = [("nul\x00inside", "a\x07"), ("keep\ttab\nand line", "b")]
+    data = read_dataset(write(tmp_path / f"train{ext}", ENCODERS[ext](rows)))
+    assert data.texts == ["nul inside", "keep\ttab\nand line"]
+    assert data.labels == ["a", "b"]
+
+
+def test_folder_per_class_texts_and_labels_are_cleaned(tmp_path):
+    (tmp_path / "d" / "pos").mkdir(parents=True)
+    (tmp_path / "d" / "pos" / "1.txt").write_bytes(b"ni\x00ce")
+    data = read_dataset(tmp_path / "d")
+    assert (data.texts, data.labels) == (["ni ce"], ["pos"])
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path):
+    path = tmp_path / "train.csv"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match=r"train\.csv is not a regular file: expected a data file or a "
+                                        r"folder-per-class directory, got a named pipe \(FIFO\)\. Write the data "
+                                        r"to a file and pass that\."):
+        read_dataset(path)
+
+
+def test_a_broken_link_is_named_as_such(tmp_path):
+    path = tmp_path / "train.csv"
+    path.symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(DataError, match=r"train\.csv is not a regular file: .* got a symbolic link to "
+                                        r".*gone\.csv, which does not exist\."):
+        read_dataset(path)
+
+
+def class_folders(tmp_path) -> Path:
+    for label, text in (("pos", "good"), ("neg", "bad")):
+        (tmp_path / "d" / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "d" / label / "0.txt").write_text(text, encoding="utf-8")
+    return tmp_path / "d"
+
+
+@pytest.mark.parametrize("make, got", [
+    (lambda p: p.mkdir(), "a directory"),
+    (lambda p: p.symlink_to(p.parent / "gone.txt"), r"a symbolic link to .*gone\.txt, which does not exist"),
+    (os.mkfifo, r"a named pipe \(FIFO\)"),  # reading it would wait for a writer forever
+], ids=["directory", "broken-link", "fifo"])
+def test_a_txt_in_a_class_folder_that_is_not_a_file(tmp_path, make, got):
+    folder = class_folders(tmp_path)
+    make(folder / "neg" / "1.txt")
+    with pytest.raises(DataError, match=rf"d/neg/1\.txt is not a regular file: expected a text file in "
+                                        rf"folder-per-class .*d, got {got}\. Remove it"):
+        read_dataset(folder)
+
+
+def test_an_unreadable_txt_in_a_class_folder(tmp_path, monkeypatch):
+    folder = class_folders(tmp_path)
+    denied = folder / "neg" / "0.txt"
+    read_bytes = Path.read_bytes
+
+    def refuse(self):  # chmod 000 does not stop root, so the refusal is simulated
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(DataError, match=r"^\S*d/neg/0\.txt cannot be read: Permission denied\. Check its "
+                                        r"permissions\.$"):
+        read_dataset(folder)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_a_txt_without_read_permission(tmp_path):
+    folder = class_folders(tmp_path)
+    (folder / "neg" / "0.txt").chmod(0)
+    with pytest.raises(DataError, match=r"0\.txt cannot be read: Permission denied"):
+        read_dataset(folder)
+
+
+def test_a_deeply_nested_json_line(tmp_path):
+    raw = '{"text": "a", "label": "x"}\n' + "[" * 100_000 + "\n"
+    with pytest.raises(DataError, match=r"^\S*train\.jsonl line 2 is JSON nested too deeply to read: expected "
+                                        r"objects like \{\"text\": \.\.\., \"label\": \.\.\.\}"):
+        read_dataset(write(tmp_path / "train.jsonl", raw))
+    with pytest.raises(DataError, match=r"train\.json is JSON nested too deeply to read"):
+        read_dataset(write(tmp_path / "train.json", "[" * 100_000))
+
+
+def test_labels_that_spell_a_missing_value_are_warned_about(tmp_path):
+    rows = [("a", "joy"), ("b", "NaN"), ("c", "fear"), ("d", "NaN"), ("e", "null"), ("f", "joy")]
+    path = write(tmp_path / "train.csv", to_csv(rows))
+    with pytest.warns(TextClfWarning, match=r"^\S*train\.csv has labels that look like missing values: 'NaN' on "
+                                            r"2 rows \(first: line 3\); 'null' on 1 row \(first: line 6\)\. They "
+                                            r"are kept as classes; fill in or remove those rows"):
+        data = read_dataset(path)
+    assert data.labels == ["joy", "NaN", "fear", "NaN", "null", "joy"]
+
+
+def test_a_missing_value_label_in_parquet_and_folders(tmp_path):
+    with pytest.warns(TextClfWarning, match=r"train\.parquet has labels .*'None' on 1 row \(first: row 2\)"):
+        read_dataset(write(tmp_path / "train.parquet", to_parquet([("a", "x"), ("b", "None")])))
+    folder = class_folders(tmp_path)
+    (folder / "nan").mkdir()
+    (folder / "nan" / "7.txt").write_text("lost", encoding="utf-8")
+    with pytest.warns(TextClfWarning, match=r"'nan' on 1 row \(first: \S*d/nan/7\.txt\)"):
+        read_dataset(folder)
 
 
 # --- real data ------------------------------------------------------------------------------------

@@ -75,6 +75,33 @@ def test_duplicates_conflicts_non_answers_and_order(tmp_path: Path) -> None:
     assert "validation_split" in order.evidence
 
 
+def corpus_with_empty_texts(path: Path, empty: int, blank: int, punctuation: int = 0) -> Path:
+    rows = list(csv.reader(write_corpus(path, n_per_class=60).open(encoding="utf-8")))[1:]
+    labels = [label for _, label in rows]
+    rows += [("", labels[i]) for i in range(empty)] + [(" \t ", labels[i]) for i in range(blank)]
+    rows += [("...", labels[i]) for i in range(punctuation)]
+    return write_rows(path, [tuple(r) for r in rows])
+
+
+def test_many_empty_texts_are_a_warning_in_the_cli(tmp_path: Path) -> None:
+    path = corpus_with_empty_texts(tmp_path / "train.csv", empty=30, blank=15, punctuation=5)  # 50 of 230
+    report = diagnose_data(path, baseline=False)
+    assert codes(report)["empty_texts"] == "warning"
+    assert (report.stats["non_answers"]["empty_rows"], report.stats["non_answers"]["blank_rows"]) == (50, 45)
+    result = CliRunner().invoke(app, ["doctor", "data", str(path), "--no-baseline"])
+    assert result.exit_code == 0, result.output
+    assert "warning empty_texts" in result.output
+    assert "50 of 230 (21.7%) rows have no words (45 empty or only whitespace, 5 only punctuation or symbols; " \
+           "e.g. rows [181, 182, 183, 184, 185])" in result.output
+
+
+def test_a_few_empty_texts_are_only_info(tmp_path: Path) -> None:
+    report = diagnose_data(corpus_with_empty_texts(tmp_path / "train.csv", empty=0, blank=1), baseline=False)
+    found = next(f for f in report.findings if f.code == "empty_texts")
+    assert found.severity == "info"
+    assert found.evidence.startswith("1 of 181 (0.6%) rows have no words (1 empty or only whitespace, 0 only")
+
+
 def test_cross_split_duplicates_are_an_error(tmp_path: Path) -> None:
     train = write_corpus(tmp_path / "train.csv", n_per_class=30)
     test = write_corpus(tmp_path / "test.csv", n_per_class=10, seed=1)

@@ -3,17 +3,22 @@ folder-per-class directories (``DIR/<label>/*.txt``, as IMDb's aclImdb/train) an
 shipped with textclf (``example:emotions``).
 
 Every problem with the input is a `DataError` naming the file, the line (or row) and what to do.
+Every text and label goes through textclf.data.text.clean_text (lone surrogates, control characters)
+here, once; labels that spell a missing value ("NaN", "null", ...) are kept but warned about.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import gzip
 import io
 import json
 import math
 import os
+import stat
+import warnings
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from textclf.data.text import clean_text, suspicious_labels
 from textclf.errors import ConfigError, DataError
+from textclf.warnings import TextClfWarning
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
@@ -101,25 +108,28 @@ def read_dataset(
         return _select(table, text_column, label_column, require_labels)
     path = Path(name)
     source = str(path)
-    if path.is_dir():
+    kind = _file_kind(path)
+    if kind == "directory":
         if text_column is not None or label_column is not None:
             raise ConfigError(
                 f"{source} is a folder-per-class directory: expected no --text-column/--label-column, "
                 "since texts are the .txt files and labels their folder names. Drop those options."
             )
         return _read_folder(path, source)
-    if not path.is_file():
+    if kind == "missing":
         raise DataError(f"No such file: {source}. Check the path (relative paths start at {Path.cwd()}).")
+    if kind != "file":
+        raise DataError(
+            f"{source} is not a regular file: expected a data file or a folder-per-class directory, got {kind}. "
+            "Write the data to a file and pass that."
+        )
     ext, compressed = _extension(path)
     if ext not in FORMATS:
         raise DataError(
             f"{source} is not a supported data file: expected {', '.join(FORMATS)} (optionally .gz) or a "
             f"folder-per-class directory, got {ext or 'no extension'!r}. Convert it to CSV with columns text,label."
         )
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{source} cannot be read: {e.strerror}. Check its permissions.") from None
+    raw = _read_bytes(path, source)
     if compressed:
         raw = _gunzip(raw, source)
     if ext == ".parquet":
@@ -129,6 +139,33 @@ def read_dataset(
     else:
         table = _parse_csv(_decode(raw, source, decompressed=compressed), source, "\t" if ext == ".tsv" else ",")
     return _select(table, text_column, label_column, require_labels)
+
+
+def _file_kind(path: Path) -> str:
+    """'file', 'directory', 'missing', or what else `path` is, in words ("a named pipe (FIFO)", ...)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "missing"
+        raise DataError(f"{path} cannot be read: {e.strerror or e}. Check the path and its permissions.") from None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    kinds = {stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device"}
+    return next((words for test, words in kinds.items() if test(mode)), "neither a file nor a directory")
+
+
+def _read_bytes(path: Path, source: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise DataError(f"{source} cannot be read: {reason}. Check its permissions.") from None
 
 
 def _extension(path: Path) -> tuple[str, bool]:
@@ -231,6 +268,8 @@ def _parse_json(text: str, source: str) -> _Table:
                 f"{source} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}. "
                 "Expected a JSON array of objects, or one JSON object per line (JSON lines)."
             ) from None
+        except RecursionError:
+            raise _too_deep(source) from None
         for i, record in enumerate(records):
             _check_object(record, f"{source} row {i + 1}")
         return _records_table(records, source, None)
@@ -246,10 +285,19 @@ def _parse_json(text: str, source: str) -> _Table:
                 f"{source} line {number} is not valid JSON: {e.msg} at column {e.colno}. "
                 "Expected one JSON object per line (JSON lines)."
             ) from None
+        except RecursionError:
+            raise _too_deep(f"{source} line {number}") from None
         _check_object(record, f"{source} line {number}")
         records.append(record)
         lines.append(number)
     return _records_table(records, source, lines)
+
+
+def _too_deep(where: str) -> DataError:
+    return DataError(
+        f"{where} is JSON nested too deeply to read: expected objects like {{\"text\": ..., \"label\": ...}}, "
+        "got arrays or objects nested hundreds of levels deep. Check how the file was made."
+    )
 
 
 def _check_object(record: Any, where: str) -> None:
@@ -331,7 +379,9 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
     if not all(isinstance(t, str) for t in texts):
         _raise_bad_text(table, texts, text_col)
     labels = None if label_col is None else _clean_labels(table, table.values(label_col), label_col)
-    return Dataset(texts, labels, source)
+    if labels is not None:
+        _warn_missing_value_labels(labels, table.where, source)
+    return Dataset([clean_text(t) for t in texts], labels, source)
 
 
 def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:
@@ -350,7 +400,7 @@ def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:
 def _clean_labels(table: _Table, values: list[Any], column: str) -> list[str]:
     labels = []
     for i, value in enumerate(values):
-        label = value.strip() if type(value) is str else _label_string(value, table.where(i), column)
+        label = clean_text(value).strip() if type(value) is str else _label_string(value, table.where(i), column)
         if not label:
             raise DataError(
                 f"{table.where(i)} has no label: expected a value in column {column!r}, got {value!r}. "
@@ -358,6 +408,19 @@ def _clean_labels(table: _Table, values: list[Any], column: str) -> list[str]:
             )
         labels.append(label)
     return labels
+
+
+def _warn_missing_value_labels(labels: list[str], where: Callable[[int], str], source: str) -> None:
+    """A TextClfWarning naming each label that spells a missing value (textclf.data.text.suspicious_labels)."""
+    suspicious = suspicious_labels(labels)
+    if not suspicious:
+        return
+    first = {label: labels.index(label) for label in suspicious}
+    found = "; ".join(f"{label!r} on {n} row{'s' if n != 1 else ''} (first: "
+                      f"{where(first[label]).removeprefix(source + ' ')})" for label, n in suspicious.items())
+    warnings.warn(
+        f"{source} has labels that look like missing values: {found}. They are kept as classes; fill in or "
+        "remove those rows (or rename the class, if it is one).", TextClfWarning, stacklevel=4)
 
 
 def _label_string(value: Any, where: str, column: str) -> str:
@@ -377,15 +440,32 @@ def _read_folder(path: Path, source: str) -> Dataset:
     """``DIR/<label>/*.txt``: every subfolder holding .txt files is a label; labels and files sorted."""
     texts: list[str] = []
     labels: list[str] = []
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[Path] = []
+    folders = sorted(p for p in _list(path) if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
-        for file in sorted(f for f in folder.glob("*.txt") if f.is_file()):
-            texts.append(_decode(file.read_bytes(), str(file)))
-            labels.append(folder.name.strip())
+        for file in sorted(f for f in _list(folder) if f.name.endswith(".txt")):
+            kind = _file_kind(file)
+            if kind != "file":
+                raise DataError(
+                    f"{file} is not a regular file: expected a text file in folder-per-class {source}, got "
+                    f"{'a directory' if kind == 'directory' else kind}. "
+                    "Remove it, or replace it with the text file it stands for."
+                )
+            texts.append(clean_text(_decode(_read_bytes(file, str(file)), str(file))))
+            labels.append(clean_text(folder.name).strip())
+            files.append(file)
     if not texts:
         raise DataError(
             f"{source} is a directory without <label>/*.txt files: expected folder-per-class layout "
             f"({source}/<label>/*.txt, as aclImdb/train), got {len(folders)} subfolders with no .txt files. "
             "Pass a data file, or a folder with one subfolder of .txt files per label."
         )
+    _warn_missing_value_labels(labels, lambda i: str(files[i]), source)
     return Dataset(texts, labels, source)
+
+
+def _list(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder} cannot be read: {e.strerror or e}. Check its permissions.") from None

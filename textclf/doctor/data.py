@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from textclf.data.readers import Dataset, read_dataset
+from textclf.data.text import count_empty
 from textclf.data.tokenize import UNK_ID, build_tokenizer, choose_max_length, encode, token_counts, vocabulary
 from textclf.doctor.baseline import cross_validated_baseline
 from textclf.doctor.findings import Finding, sort_findings
@@ -109,19 +110,28 @@ def check_duplicates(data: Dataset) -> tuple[dict, list[Finding]]:
     return stats, findings
 
 
+# Above this share of rows without words, empty texts are a warning; below it, worth knowing.
+EMPTY_WARNING_SHARE = 0.01
+
+
 def check_non_answers(data: Dataset) -> tuple[dict, list[Finding]]:
-    """Empty texts and non-answers ("[ No response.]", "Not applicable.", "Same as in anger.")."""
+    """Empty texts and non-answers ("[ No response.]", "Not applicable.", "Same as in anger.").
+    `empty_rows` counts texts without words, `blank_rows` those of them that are empty or only
+    whitespace (textclf.data.text.count_empty)."""
     kinds: dict[str, list[int]] = defaultdict(list)
     for i, text in enumerate(data.texts):
         kind = non_answer_kind(text)
         if kind:
             kinds[kind].append(i)
     stats = {f"{kind}_rows": len(kinds.get(kind, [])) for kind in ("empty", "no_response", "non_answer")}
+    stats["blank_rows"] = count_empty(data.texts)
     findings = []
     if kinds.get("empty"):
+        empty = len(kinds["empty"])
         findings.append(Finding(
-            "empty_texts", "warning", "Empty texts",
-            f"{_share(len(kinds['empty']), len(data))} rows have no words (e.g. rows "
+            "empty_texts", "warning" if empty > EMPTY_WARNING_SHARE * len(data) else "info", "Empty texts",
+            f"{_share(empty, len(data))} rows have no words ({stats['blank_rows']:,} empty or only whitespace, "
+            f"{empty - stats['blank_rows']:,} only punctuation or symbols; e.g. rows "
             f"{[i + 1 for i in kinds['empty'][:5]]}).",
             "Remove them: they are all classified the same way whatever their label.", where=data.source))
     rows = kinds.get("no_response", []) + kinds.get("non_answer", [])

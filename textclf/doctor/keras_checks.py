@@ -109,7 +109,7 @@ def loss_of(graph: KerasGraph) -> tuple[str, bool] | None:
         if isinstance(config, str):  # Keras 3: {"class_name": "function", "config": "binary_crossentropy"}
             loss = config
         else:
-            from_logits = bool((config or {}).get("from_logits", False))
+            from_logits = bool(config.get("from_logits", False)) if isinstance(config, dict) else False
             loss = loss.get("class_name")
     if not isinstance(loss, str):
         return None
@@ -244,8 +244,8 @@ def check_cudnn(graph: KerasGraph) -> list[Finding]:
 
 def _random_scale(config: dict[str, Any]) -> tuple[str, float] | None:
     """('uniform', maxval) or ('normal', stddev) of a random embeddings_initializer, None otherwise."""
-    init = config.get("embeddings_initializer", "uniform")
-    name, params = (init, {}) if isinstance(init, str) else (init.get("class_name", ""), init.get("config") or {})
+    init = config.get("embeddings_initializer") or "uniform"  # Keras' default
+    name, params = (init, {}) if isinstance(init, str) else (init.get("class_name") or "", init.get("config") or {})
     name = _snake(name) if any(c.isupper() for c in name) else name.lower()
     if name in ("uniform", "random_uniform"):
         return "uniform", float(params.get("maxval", 0.05))
@@ -312,7 +312,10 @@ def check_bottleneck(graph: KerasGraph) -> list[Finding]:
         return []
     layer = output
     while layer.inputs:
-        layer = graph.layer(layer.inputs[0])
+        previous = next((known for known in graph.layers if known.name == layer.inputs[0]), None)
+        if previous is None:  # an input the config does not list as a layer
+            break
+        layer = previous
         if layer.kind not in PASS_THROUGH:
             break
     width = _units(layer)
