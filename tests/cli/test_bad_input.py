@@ -152,3 +152,19 @@ def test_verbose_shows_traceback(tmp_path):
     result = runner.invoke(app, ["--verbose", "train", str(tmp_path / "nope.csv")])
     assert result.exit_code == 2
     assert "Traceback" in result.output or "DataError" in result.output
+
+
+def test_empty_texts_and_missing_value_labels_are_named_in_the_summary(tmp_path):
+    import warnings
+
+    rows = ["text,label"] + [f"so happy {i},joy" for i in range(40)] + [f"so sad {i},sadness" for i in range(40)]
+    rows += [",joy"] * 20 + [f"what {i},nan" for i in range(10)]
+    data = write(tmp_path / "data.csv", "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reader's own warning about the 'nan' label
+        result = runner.invoke(app, ["train", str(data), "--model", "tfidf-lr", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "training texts" in result.output and "have no word" in result.output
+    assert "labels that spell a missing value are trained as classes: 'nan'" in result.output
+    summary = json.loads((tmp_path / "m" / "training.json").read_text())["data"]
+    assert summary["empty_texts"] > 0 and set(summary["missing_value_labels"]) == {"nan"}

@@ -14,15 +14,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from textclf.data.readers import read_dataset
 from textclf.data.text import clean_text
 from textclf.data.tokenize import build_tokenizer, encode
-from textclf.errors import TextClfError
-from textclf.warnings import TextClfWarning
+from textclf.errors import TextClfError, TextClfWarning
 
 SPECIAL = ["\ud800", "\udfff", "\ud83d\ude00", "\x00", "\x07", "\r", "\r\n", "\n", '"', "'", ",", "\t", ";", "\\",
            "\ufeff", "\u2028", "\x85", "\x1a", "{", "}", "[", "]", ":", " ", "NaN", "<b>", "é", "\U0001f600"]
@@ -146,8 +145,19 @@ def test_the_tokenizer_takes_any_text_without_lone_surrogates(train, new):
     assert len(ids) == len(train) + len(new)
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, UnicodeEncodeError),
-                   reason="the tokenizer needs clean text: callers outside readers (predict, serve, the estimator) "
-                          "must pass texts through textclf.data.text.clean_text first")
-def test_raw_lone_surrogates_reach_the_tokenizer():
-    encode(build_tokenizer(["a b"]), ["a \ud800 b"])
+def test_raw_lone_surrogates_are_cleaned_wherever_texts_enter(tmp_path):
+    """Texts that never went through a reader (Python lists, a Dataset built by hand, the estimator,
+    command-line arguments) are cleaned too, at the one entry point each path has."""
+    import textclf
+    from textclf.cli import app
+    from textclf.data.readers import Dataset
+    from textclf.estimator import TextClassifier
+
+    texts = ["so happy \ud800 today", "sad and \udfff alone"] * 20
+    labels = ["joy", "sadness"] * 20
+    model = textclf.train(Dataset(texts, labels, "hand"), architecture="fasttext", epochs=2, embedding_dim=8,
+                          linear_baseline=False, out=tmp_path / "m")
+    assert model.predict(["so happy \ud800"]) == ["joy"]
+    assert list(TextClassifier("tfidf-lr").fit(texts, labels).predict(["sad \udfff alone"])) == ["sadness"]
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "m"), "so happy \udcff", "--format", "json"])
+    assert result.exit_code == 0, result.output

@@ -16,8 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from textclf.data.readers import Dataset, read_dataset
-from textclf.errors import ConfigError, DataError
-from textclf.warnings import TextClfWarning
+from textclf.errors import ConfigError, DataError, TextClfWarning
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -176,3 +176,58 @@ def test_predict_rows_strict_raises_data_error(model):
     rows = [Row(1, "happy"), Row(2, None, error="is not valid JSON (x)")]
     with pytest.raises(DataError, match=r"src line 2 is not valid JSON \(x\)\. Fix the row, or drop --strict"):
         predict_rows(model, rows, lambda *a: None, StreamReport("src", "-"), strict=True)
+
+
+def one_error(result, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and "Exception ignored" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_predict_file_without_output_reads_like_output(model, model_dir, tmp_path):
+    packed = tmp_path / "texts.txt.gz"
+    packed.write_bytes(gzip.compress("so happy we celebrated\n\nterrified and scared\n".encode()))
+    result = invoke("predict", model_dir, "--file", packed, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("["):])
+    assert [r["text"] for r in rows] == ["so happy we celebrated", "terrified and scared"]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café so happy\n".encode("latin-1") + b"so happy\n")
+    result = invoke("predict", model_dir, "--file", latin, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "line 1 is not valid UTF-8" in result.output
+    assert len(json.loads(result.output[result.output.index("["):])) == 1
+    assert "line 1 is not valid UTF-8" in one_error(invoke("predict", model_dir, "--file", latin, "--strict"))
+
+
+def test_a_gz_file_that_is_not_gzip_is_one_line(model_dir, tmp_path):
+    fake = tmp_path / "texts.txt.gz"
+    fake.write_text("plain text, not gzip\n")
+    for extra in ([], ["--output", tmp_path / "out.csv"]):
+        line = one_error(invoke("predict", model_dir, "--file", fake, *extra))
+        assert "is not a valid gzip file" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_path_that_is_not_a_file_is_named_as_such(model_dir, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    line = one_error(invoke("predict", model_dir, "--file", fifo, "--output", tmp_path / "o.csv"))
+    assert "is not a regular file" in line
+    assert "No such file" in one_error(invoke("predict", model_dir, "--file", tmp_path / "none.txt"))
+
+
+def test_strict_with_output_leaks_nothing_after_its_error(model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.csv"
+    source.write_text("text\nso happy\n" + "a,b,c\n" + "so sad\n" * 5000)
+    done = subprocess.run([sys.executable, "-m", "textclf", "predict", str(model_dir), "--file", str(source),
+                           "--output", str(tmp_path / "out.csv"), "--strict"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1, done.stderr

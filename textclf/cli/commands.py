@@ -141,7 +141,8 @@ def _report_bad_rows(report: Any) -> None:
 
 
 def _read_predict_texts(texts: list[str], file: str | None, text_column: str | None, strict: bool) -> list[str]:
-    """The texts to predict: TEXT arguments, or a file (or stdin) read as `--output` reads it."""
+    """The texts to predict, cleaned: TEXT arguments, or a file (or stdin) read as `--output` reads it."""
+    from textclf.data.text import clean_text
     from textclf.inference.files import read_texts  # numpy and tokenizers: when the command runs
 
     if file is not None and texts:
@@ -151,7 +152,7 @@ def _read_predict_texts(texts: list[str], file: str | None, text_column: str | N
     if file is None:
         if not texts:
             raise ConfigError("predict got no texts; expected TEXT arguments, --file FILE or - for standard input.")
-        return texts
+        return [clean_text(text) for text in texts]  # argv may carry undecodable bytes as lone surrogates
     if file.lower().endswith((".parquet", ".json")):
         from textclf.data.readers import read_dataset  # pyarrow for Parquet: when the command runs
 
@@ -161,7 +162,7 @@ def _read_predict_texts(texts: list[str], file: str | None, text_column: str | N
     if not found:
         raise DataError(f"{file} has no text to predict ({report.skipped:,} bad rows skipped); expected at least "
                         "one non-empty line or row.")
-    return found
+    return [clean_text(text) for text in found]
 
 
 def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None, output: Path, **options: Any) -> None:

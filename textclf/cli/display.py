@@ -147,6 +147,14 @@ def print_data_summary(summary: dict) -> None:
         line += f" · vectors cover {coverage['types']:.1%} of words" + (
             f", {tokens:.1%} of tokens" if tokens is not None else "")
     console.print(line)
+    empty, missing = summary.get("empty_texts", 0), summary.get("missing_value_labels") or {}
+    if empty:
+        console.print(f"[yellow]note[/] {empty:,} training texts ({empty / max(summary['n_train'], 1):.1%}) have no "
+                      "word: they teach nothing (see textclf doctor data)", highlight=False)
+    if missing:
+        named = ", ".join(f"{escape(label)!r} ({n:,} rows)" for label, n in missing.items())
+        console.print(f"[yellow]note[/] labels that spell a missing value are trained as classes: {named}",
+                      highlight=False)
 
 
 def print_metrics(metrics: dict, title: str) -> None:

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf.data.text import clean_text, suspicious_labels
-from textclf.errors import ConfigError, DataError
-from textclf.warnings import TextClfWarning
+from textclf.errors import ConfigError, DataError, TextClfWarning
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")

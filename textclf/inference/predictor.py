@@ -14,11 +14,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from textclf.data.text import clean_text
 from textclf.errors import DataError
 
 
 def check_texts(texts: Any, where: str = "predict") -> list[str]:
-    """`texts` as a list of str: any sequence or iterable of strings, but not one string."""
+    """`texts` as a list of str (any sequence or iterable of strings, but not one string), each
+    cleaned as every text entering textclf is (textclf.data.text.clean_text)."""
     if isinstance(texts, str | bytes):
         raise DataError(f"{where} got one string; expected a list of texts. Wrap it: model.predict([text]).")
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
@@ -33,7 +35,7 @@ def check_texts(texts: Any, where: str = "predict") -> list[str]:
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise DataError(f"{where}: text {i} is {type(text).__name__} ({text!r:.40}); expected str.")
-    return out
+    return [clean_text(text) for text in out]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

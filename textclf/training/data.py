@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -14,6 +15,7 @@ from textclf.config import DataConfig
 from textclf.data.batching import Encoded
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
+from textclf.data.text import clean_text, count_empty, suspicious_labels
 from textclf.data.tokenize import (
     UNK_ID,
     build_tokenizer,
@@ -31,8 +33,11 @@ def read_inputs(data: str | Path | Dataset, test: str | Path | Dataset | None,
     """The training data and the test data (the `test` argument, else data.test), read as Datasets."""
 
     def read(source: str | Path | Dataset | None) -> Dataset | None:
-        if source is None or isinstance(source, Dataset):
-            return source
+        if source is None:
+            return None
+        if isinstance(source, Dataset):  # built in Python, not by a reader: clean it as a reader would
+            labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
+            return Dataset([clean_text(text) for text in source.texts], labels, source.source)
         return read_dataset(source, text_column=config.text_column, label_column=config.label_column)
 
     return read(data), read(test if test is not None else config.test)
@@ -57,10 +62,14 @@ def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
     return sum(text in seen for text in texts)
 
 
-def split_overlap(splits: Splits) -> dict[str, int]:
-    """{"val_in_train", "test_in_train"} for the data summary: rows whose text is also in train."""
+def split_facts(splits: Splits) -> dict[str, Any]:
+    """What the data summary says of every run's splits, whatever the model: rows whose text is also in
+    train ("val_in_train", "test_in_train"), training texts with no word ("empty_texts") and labels
+    that spell a missing value ("missing_value_labels", e.g. {"nan": 12})."""
     return {"val_in_train": count_in(splits.train.texts, splits.val.texts),
-            "test_in_train": count_in(splits.train.texts, splits.test.texts if splits.test is not None else None)}
+            "test_in_train": count_in(splits.train.texts, splits.test.texts if splits.test is not None else None),
+            "empty_texts": count_empty(splits.train.texts),
+            "missing_value_labels": suspicious_labels(splits.train.labels)}
 
 
 def splits_fingerprint(splits: Splits) -> str:
@@ -117,7 +126,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
         truncated_fraction=float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         median_length=float(np.median(train_lengths)) if len(train_lengths) else 0.0,
         val_oov_rate=float(np.mean(val_tokens == UNK_ID)) if len(val_tokens) else 0.0,
-        extra={"vocab_from_vectors": tokenizer.get_vocab_size() - trained_vocab, **split_overlap(splits)},
+        extra={"vocab_from_vectors": tokenizer.get_vocab_size() - trained_vocab, **split_facts(splits)},
     )
     return PreparedData(
         labels=labels, tokenizer=tokenizer, max_length=max_length,

@@ -25,7 +25,7 @@ from textclf.linear.fit import Fitted, fit_linear, log_loss
 from textclf.linear.model import LinearModel, LinearSpec, parse_settings
 from textclf.records import DataSummary, EpochRecord, Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, spec_of
-from textclf.training.data import data_record, label_ids, read_inputs, split_inputs, splits_fingerprint
+from textclf.training.data import data_record, label_ids, read_inputs, split_facts, split_inputs, splits_fingerprint
 
 # neural-only settings: linear models have min_df / max_features and read whole texts
 _NEURAL_DATA = ("min_freq", "max_vocab", "max_length", "max_length_cap", "max_length_percentile", "extend_vocab")
@@ -71,7 +71,7 @@ def summarise(splits: Splits, labels: list[str], y_train: np.ndarray, fitted: Fi
         vocab_size=model.features.vocab_size, max_length=int(lengths.max()) if len(lengths) else 0,  # whole texts
         truncated_fraction=0.0, median_length=float(np.median(lengths)) if len(lengths) else 0.0,
         val_oov_rate=_oov_rate(model, splits.val.texts),  # words outside the features' vocabulary
-        extra={"num_features": model.features.num_features},
+        extra={"num_features": model.features.num_features, **split_facts(splits)},
     )
 
 
