@@ -188,7 +188,7 @@ def one_error(result, code: int = 2) -> str:
 
 def test_predict_file_without_output_reads_like_output(model, model_dir, tmp_path):
     packed = tmp_path / "texts.txt.gz"
-    packed.write_bytes(gzip.compress("so happy we celebrated\n\nterrified and scared\n".encode()))
+    packed.write_bytes(gzip.compress(b"so happy we celebrated\n\nterrified and scared\n"))
     result = invoke("predict", model_dir, "--file", packed, "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output[result.output.index("["):])
