@@ -23,6 +23,7 @@ from textclf.cli.display import (
     CompareProgress,
     FileProgress,
     TrainingProgress,
+    TrialLine,
     console,
     err_console,
     leaderboard_table,
@@ -274,6 +275,67 @@ def compare(
     # Piped output has no width: give the table room so that each row stays on one line.
     (console if console.is_terminal else Console(width=170, file=console.file)).print(table)
     console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
+
+
+def parse_duration(value: str | None) -> float | None:
+    """'90', '90s', '30m' or '2h' -> seconds."""
+    if value is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (value[:-1], units[value[-1]]) if value and value[-1] in units else (value, 1)
+    try:
+        return float(number) * unit
+    except ValueError:
+        raise ConfigError(f"--timeout {value!r}: expected a duration such as 90s, 30m or 2h.") from None
+
+
+@app.command()
+@handle_errors
+def tune(
+    data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="The model whose settings to search: see 'textclf models' [cnn].")] = None,
+    preset: Annotated[str | None, typer.Option(help="Start every trial from a preset: see 'textclf presets'.")] = None,
+    vectors: Annotated[str | None, typer.Option(help="Pretrained vectors: a GloVe/word2vec/fastText file or glove-6b-50d.")] = None,
+    trials: Annotated[int | None, typer.Option(help="Finished trials the study should reach [30; with --timeout: no limit].")] = None,
+    timeout: Annotated[str | None, typer.Option(help="Stop starting trials after this long: 90s, 30m, 2h.")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL [sqlite:///OUT/study.db]; several tunes on one URL share the study.")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name [the model's name].")] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes on this machine; the cores are split between them.")] = 1,
+    space: Annotated[str | None, typer.Option(help="YAML search space: setting -> {low, high[, log]} | {choices: [...]} | value.")] = None,
+    test: Annotated[str | None, typer.Option(help="Labelled test file, seen once by the retrained best model.")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set, never seen by the trials.")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction the trials are scored on [0.1].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the splits, the trials and the sampler.")] = 0,
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="YAML config every trial starts from.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every trial.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the study, model/, tune.json, best.yaml and report.html.")] = Path("textclf-tune"),
+) -> None:
+    """Search a model's settings with Optuna on the validation split; retrain and save the best."""
+    from textclf.tuning import TuneSettings  # optuna and torch: when the command runs
+    from textclf.tuning import tune as run_tune
+
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials {trials}: expected at least 1 trial.")
+    settings = TuneSettings(
+        data=data, model=model, preset=preset, vectors=vectors, trials=trials if trials or timeout else 30,
+        timeout=parse_duration(timeout), storage=storage, study=study, out=str(out), jobs=jobs, seed=seed, space=space,
+        overrides=tuple(set_ or ()), config=config, test=test, test_size=test_size, val_size=val_size,
+        text_column=text_column, label_column=label_column,
+    )
+    try:
+        result = run_tune(settings, on_trial=TrialLine(console))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; the study is kept in {settings.storage_url()}: run the same command again "
+                          "to go on.")
+        raise typer.Exit(130) from None
+    metrics = result.metrics
+    if "per_class" in metrics:
+        print_metrics(metrics, f"best trial {result.best['trial']} retrained, test ({metrics['n_test']:,} texts)")
+    console.print(f"best trial {result.best['trial']}: validation macro-F1 {result.best['value']:.4f}; model saved to "
+                  f"[bold]{out / 'model'}[/], settings in {out / 'best.yaml'}, report {out / 'report.html'}",
+                  highlight=False)
 
 
 @app.command()

@@ -132,6 +132,25 @@ class CompareProgress:
             f"{record['train_seconds']:.1f} s", highlight=False)
 
 
+class TrialLine:
+    """tune's display: a line per finished trial (an Optuna study callback)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        state = trial.state.name.lower()
+        value = f"{trial.value:.4f}" if trial.value is not None else "-"
+        try:
+            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+        except ValueError:  # no complete trial yet
+            best = "no complete trial yet"
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        self.console.print(f"trial {trial.number:>3} {state:8} val macro-F1 {value}  {seconds:5.1f} s  {best}  "
+                           f"[dim]{escape(params)}[/]", highlight=False, soft_wrap=True)
+
+
 def print_data_summary(summary: dict) -> None:
     counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
     console.print(

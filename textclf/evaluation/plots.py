@@ -134,3 +134,35 @@ def training_figures(history: Sequence[Mapping[str, Any]], metrics: Mapping[str,
         files["confusion.png"] = lambda path: write_png(
             path, confusion_png(metrics["confusion_matrix"], metrics["labels"], "test confusion (row-normalised)"))
     return files
+
+
+def tune_history_png(trials: Sequence[Mapping[str, Any]]) -> bytes:
+    """Each trial's validation macro-F1 (pruned trials at their last reported epoch, hollow) and the
+    best so far, by trial number."""
+    figure = _figure(figsize=(7, 3.4), layout="constrained")
+    ax = figure.subplots()
+    complete = [t for t in trials if t["state"] == "complete"]
+    pruned = [t for t in trials if t["state"] == "pruned" and t.get("value") is not None]
+    ax.plot([t["number"] for t in complete], [t["value"] for t in complete], "o", color=COLORS[0], label="trial")
+    if pruned:
+        ax.plot([t["number"] for t in pruned], [t["value"] for t in pruned], "o", mfc="none", color=COLORS[1],
+                label="pruned")
+    best, running = [], -np.inf
+    for trial in sorted(complete, key=lambda t: t["number"]):
+        running = max(running, trial["value"])
+        best.append((trial["number"], running))
+    if best:
+        ax.step(*zip(*best, strict=True), where="post", color=COLORS[2], label="best so far")
+    ax.set(xlabel="trial", ylabel="validation macro-F1", title="optimisation history")
+    ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def importances_png(importances: Mapping[str, float]) -> bytes:
+    """Horizontal bars: how much of the variation of the validation score each setting explains."""
+    names = list(importances)[::-1]
+    figure = _figure(figsize=(7, 0.4 * len(names) + 1.2), layout="constrained")
+    ax = figure.subplots()
+    ax.barh(names, [importances[n] for n in names], color=COLORS[0])
+    ax.set(xlabel="importance (share of the score's variation)", title="setting importances")
+    return _png(figure)

@@ -17,7 +17,7 @@ label; its probabilities are the training label frequencies.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_v
 from textclf.inference.predictor import Predictor, check_texts
 from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer
 from textclf.registry import spec_of
+from textclf.search import Choice, FloatRange, Param
 
 
 class _Settings(BaseModel):
@@ -119,6 +120,7 @@ class LinearSpec:
     features: Literal["none", "tfidf", "nb"]
     estimator: Estimator | None  # None: no estimator (majority)
     calibrated: bool  # logits are scores / a temperature fitted on validation
+    search_space: dict[str, Param] = field(default_factory=dict)  # what `textclf tune` varies
 
     def expected_shapes(self, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         """The tensors of model.safetensors and their shapes, from config.json's sizes."""
@@ -135,10 +137,15 @@ class LinearSpec:
         return shapes
 
 
+NGRAMS = {"model.ngram_range": Choice(((1, 1), (1, 2), (1, 3))), "model.min_df": Choice((1, 2, 3))}
 MAJORITY = LinearSpec(MajoritySettings, "none", None, False)
-TFIDF_LR = LinearSpec(TfidfLRSettings, "tfidf", logistic_regression, False)
-TFIDF_SVM = LinearSpec(TfidfSVMSettings, "tfidf", linear_svm, True)
-NBSVM = LinearSpec(NBSVMSettings, "nb", nb_estimator, True)
+TFIDF_LR = LinearSpec(TfidfLRSettings, "tfidf", logistic_regression, False, search_space={
+    **NGRAMS, "model.C": FloatRange(0.1, 100.0, log=True), "model.sublinear_tf": Choice((True, False))})
+TFIDF_SVM = LinearSpec(TfidfSVMSettings, "tfidf", linear_svm, True, search_space={
+    **NGRAMS, "model.C": FloatRange(0.01, 10.0, log=True), "model.sublinear_tf": Choice((True, False))})
+NBSVM = LinearSpec(NBSVMSettings, "nb", nb_estimator, True, search_space={
+    **NGRAMS, "model.C": FloatRange(0.01, 10.0, log=True), "model.alpha": FloatRange(0.1, 10.0, log=True),
+    "model.beta": FloatRange(0.25, 1.0)})
 TFIDF_SGD = LinearSpec(TfidfSGDSettings, "tfidf", sgd_logistic, False)  # the doctor's quick reference model
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from textclf.data.tokenize import PAD_ID
+from textclf.search import Param
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -33,6 +34,7 @@ class EncoderSpec:
     defaults: dict[str, Any] = field(default_factory=dict)  # shared classifier settings (dropout, ...)
     train_defaults: dict[str, Any] = field(default_factory=dict)  # training settings (lr, epochs, ...)
     sparse_embeddings: bool = False  # sparse gradients for its embedding tables (see make_optimizer)
+    search_space: dict[str, Param] = field(default_factory=dict)  # what `textclf tune` varies, over search.NEURAL
 
 
 class Classifier(nn.Module):

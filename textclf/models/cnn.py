@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from textclf.models.base import EncoderSpec
+from textclf.search import Choice, IntRange
 
 
 class CNNConfig(BaseModel):
@@ -41,4 +42,7 @@ class CNNEncoder(nn.Module):
         return torch.cat(pooled, dim=1)  # (B, F * K)
 
 
-CNN = EncoderSpec(CNNConfig, CNNEncoder)
+CNN = EncoderSpec(CNNConfig, CNNEncoder, search_space={
+    "model.num_filters": IntRange(50, 300, step=50),
+    "model.kernel_sizes": Choice(((1, 2, 3), (2, 3, 4), (3, 4, 5), (2, 4, 6))),
+})

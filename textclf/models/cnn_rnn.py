@@ -20,6 +20,7 @@ from torch import nn
 
 from textclf.models.base import EncoderSpec
 from textclf.nn.rnn import RecurrentStack, layer_plan
+from textclf.search import Choice, IntRange
 
 
 class CNNRNNConfig(BaseModel):
@@ -87,5 +88,7 @@ def cnn_gru_encoder(config: CNNRNNConfig, input_dim: int) -> CNNRNNEncoder:
     return CNNRNNEncoder(config, input_dim, cell="gru")
 
 
-CNN_LSTM = EncoderSpec(CNNRNNConfig, cnn_lstm_encoder)
-CNN_GRU = EncoderSpec(CNNRNNConfig, cnn_gru_encoder)
+CNN_RNN_SPACE = {"model.num_filters": IntRange(50, 200, step=50), "model.kernel_sizes": Choice(((3,), (2, 3), (3, 5))),
+                 "model.rnn_dim": Choice((64, 100, 200)), "model.pooling": Choice(("max", "last"))}
+CNN_LSTM = EncoderSpec(CNNRNNConfig, cnn_lstm_encoder, search_space=CNN_RNN_SPACE)
+CNN_GRU = EncoderSpec(CNNRNNConfig, cnn_gru_encoder, search_space=CNN_RNN_SPACE)

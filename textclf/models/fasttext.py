@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from textclf.models.base import EncoderSpec
+from textclf.search import Choice, FloatRange
 
 _HASH_MULTIPLIER = 1_000_003
 
@@ -41,5 +42,10 @@ class FastTextEncoder(nn.Module):
         return total / count.clamp(min=1.0)[:, None]  # (B, E)
 
 
-FASTTEXT = EncoderSpec(FastTextConfig, FastTextEncoder, defaults={"dropout": 0.0}, sparse_embeddings=True,
-                       train_defaults={"lr": 0.01, "epochs": 20, "patience": 4})
+FASTTEXT = EncoderSpec(
+    FastTextConfig, FastTextEncoder, defaults={"dropout": 0.0}, sparse_embeddings=True,
+    train_defaults={"lr": 0.01, "epochs": 20, "patience": 4},
+    search_space={"train.lr": FloatRange(0.003, 0.3, log=True), "model.dropout": FloatRange(0.0, 0.5),
+                  "model.embedding_dim": Choice((50, 100, 200)),
+                  "model.bigram_buckets": Choice((8192, 65_536, 262_144))},
+)

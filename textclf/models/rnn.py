@@ -15,6 +15,7 @@ from torch import nn
 
 from textclf.models.base import EncoderSpec
 from textclf.nn.rnn import RecurrentStack, layer_plan
+from textclf.search import Choice
 
 Cell = Literal["lstm", "gru"]
 Pooling = Literal["last", "max", "mean", "attention"]
@@ -76,7 +77,9 @@ def gru_encoder(config: BaseModel, input_dim: int) -> RNNEncoder:
     return RNNEncoder(config, input_dim, cell="gru")
 
 
-LSTM = EncoderSpec(RNNConfig, lstm_encoder)
-GRU = EncoderSpec(RNNConfig, gru_encoder)
-BILSTM = EncoderSpec(BiRNNConfig, lstm_encoder)
-BIGRU = EncoderSpec(BiRNNConfig, gru_encoder)
+RNN_SPACE = {"model.rnn_dim": Choice((64, 128, 256)), "model.pooling": Choice(("max", "mean", "attention")),
+             "model.num_layers": Choice((1, 2))}
+LSTM = EncoderSpec(RNNConfig, lstm_encoder, search_space=RNN_SPACE)
+GRU = EncoderSpec(RNNConfig, gru_encoder, search_space=RNN_SPACE)
+BILSTM = EncoderSpec(BiRNNConfig, lstm_encoder, search_space=RNN_SPACE)
+BIGRU = EncoderSpec(BiRNNConfig, gru_encoder, search_space=RNN_SPACE)

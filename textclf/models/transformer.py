@@ -15,6 +15,7 @@ from torch import nn
 
 from textclf.models.base import EncoderSpec
 from textclf.nn.pooling import masked_mean
+from textclf.search import Choice, FloatRange
 
 
 class TransformerConfig(BaseModel):
@@ -72,4 +73,6 @@ TRANSFORMER = EncoderSpec(
     TransformerConfig, TransformerEncoder, defaults={"dropout": 0.1, "embedding_dim": 128},
     # ISEAR, 3 seeds: 0.554 against 0.530 at lr 2e-3 and 10 epochs (0.548 at 1e-3 and 10 epochs)
     train_defaults={"lr": 1e-3, "epochs": 15, "patience": 4},
+    search_space={"train.lr": FloatRange(1e-4, 3e-3, log=True), "model.model_dim": Choice((64, 128)),
+                  "model.num_layers": Choice((1, 2, 3)), "model.layer_dropout": FloatRange(0.0, 0.3)},
 )
