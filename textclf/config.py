@@ -67,6 +67,40 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AugmentConfig(_Section):
+    """Augmentation of the training split (textclf.data.augment); validation and test are never touched."""
+
+    copies: int = Field(1, ge=1, le=20)  # augmented variants of each training text
+    eda: float = Field(0.0, ge=0, le=0.5)  # share of words swapped, deleted and inserted (EDA)
+    synonyms: float = Field(0.0, ge=0, le=0.5)  # share of words replaced by a synonym
+    synonym_file: str | None = None  # word<TAB>syn1,syn2 lines; default: neighbours in --vectors
+    templates: str | None = None  # LABEL<TAB>template-with-{text} lines
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.eda or self.synonyms or self.templates)
+
+
+AUGMENT_SHARE = 0.1  # the share of words each method touches when --augment names it
+
+
+def augment_flag(value: str) -> dict[str, Any]:
+    """--augment eda,synonyms,templates=FILE -> the data.augment settings (shares of 0.1)."""
+    settings: dict[str, Any] = {}
+    for item in (part.strip() for part in value.split(",")):
+        name, _, argument = item.partition("=")
+        if name in ("eda", "synonyms") and not argument:
+            settings[name] = AUGMENT_SHARE
+        elif name == "templates" and argument:
+            settings["templates"] = argument
+        elif name == "synonyms" and argument:
+            settings.update(synonyms=AUGMENT_SHARE, synonym_file=argument)
+        else:
+            raise ConfigError(f"--augment {value!r}: {item!r} is not a method; expected a comma-separated list of "
+                              "eda, synonyms[=FILE] and templates=FILE.")
+    return settings
+
+
 class DataConfig(_Section):
     """How texts are read, split and tokenised."""
 
@@ -83,6 +117,7 @@ class DataConfig(_Section):
     # With --vectors: add up to this many of the vectors file's most frequent words that the
     # training data lacks, so words first seen at prediction time keep their pretrained vector.
     extend_vocab: int = Field(0, ge=0)
+    augment: AugmentConfig | None = None
 
 
 class ModelConfig(BaseModel):

@@ -45,6 +45,7 @@ NEURAL = {
     "train.batch_size": Choice((32, 64, 128)),
     "train.weight_decay": FloatRange(1e-4, 0.1, log=True),
     "model.dropout": FloatRange(0.1, 0.6),
+    "data.augment.eda": Choice((0.0, 0.1)),  # EDA edits of the training texts (textclf.data.augment)
 }
 VECTORS = {  # only when the run has pretrained vectors: wider embeddings, words from the vectors file
     "model.embedding_dim": Choice((None, 100, 200, 300)),  # None: the vectors' own size

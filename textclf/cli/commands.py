@@ -76,16 +76,17 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any setting: section.key=value.")] = None,
     print_config: Annotated[bool, typer.Option(help="Print the resolved configuration and exit.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
+    augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms[=FILE], templates=FILE (comma-separated).")] = None,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
-    from textclf.config import resolve_config  # pydantic: when the command runs
+    from textclf.config import augment_flag, resolve_config  # pydantic: when the command runs
 
     flags = _flags(
         data__test=test, data__test_size=test_size, data__val_size=val_size, model__architecture=model,
         vectors=vectors, train__freeze_embeddings=freeze_embeddings, train__epochs=epochs,
         train__batch_size=batch_size, train__lr=lr, train__class_weights=class_weights, train__seed=seed,
         train__device=device, train__precision=precision, data__text_column=text_column,
-        data__label_column=label_column,
+        data__label_column=label_column, data__augment=augment_flag(augment) if augment else None,
     )
     preset_values = None
     if preset:

@@ -153,8 +153,10 @@ class TrialLine:
 
 def print_data_summary(summary: dict) -> None:
     counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
+    augmented = summary.get("augmented_texts") or 0
+    extra = f" ({augmented:,} augmented)" if augmented else ""
     console.print(
-        f"[bold]data[/] train {summary['n_train']:,} · val {summary['n_val']:,} · test {summary['n_test']:,}"
+        f"[bold]data[/] train {summary['n_train']:,}{extra} · val {summary['n_val']:,} · test {summary['n_test']:,}"
         f" | classes: {counts}"
     )
     line = (f"[bold]vocab[/] {summary['vocab_size']:,} words · val OOV {summary['val_oov_rate']:.1%}"

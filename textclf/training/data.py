@@ -4,14 +4,15 @@ learning the vocabulary on the training split and encoding every split."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from textclf.config import DataConfig
+from textclf.config import AugmentConfig, DataConfig
+from textclf.data.augment import Augmenter, augment, read_synonyms, read_templates, vector_synonyms
 from textclf.data.batching import Encoded
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
@@ -25,6 +26,7 @@ from textclf.data.tokenize import (
     token_counts,
     truncate,
 )
+from textclf.errors import ConfigError
 from textclf.records import DataSummary
 
 
@@ -43,10 +45,31 @@ def read_inputs(data: str | Path | Dataset, test: str | Path | Dataset | None,
     return read(data), read(test if test is not None else config.test)
 
 
-def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int) -> tuple[Splits, list[str]]:
-    """The seeded, stratified splits every model kind gets for this seed, and the sorted labels."""
+def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int,
+                 vectors: str | None = None) -> tuple[Splits, list[str]]:
+    """The seeded, stratified splits every model kind gets for this seed, and the sorted labels. With
+    data.augment, augmented texts are appended to the training split (never validation or test)."""
     splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
-    return splits, sorted(set(splits.train.labels))
+    labels = sorted(set(splits.train.labels))
+    if config.augment is not None and config.augment.enabled:
+        splits = replace(splits, train=augment(splits.train, augmenter(config.augment, splits.train, labels, vectors),
+                                               copies=config.augment.copies, seed=seed))
+    return splits, labels
+
+
+def augmenter(config: AugmentConfig, train: Dataset, labels: list[str], vectors: str | None) -> Augmenter:
+    """The Augmenter data.augment describes, its synonyms from a file or the run's vectors."""
+    synonyms = None
+    if config.synonyms or (config.eda and (config.synonym_file or vectors)):
+        if config.synonym_file:
+            synonyms = read_synonyms(config.synonym_file)
+        elif vectors:
+            synonyms = vector_synonyms(vectors, [w for text in train.texts for w in text.split()])
+        elif config.synonyms:
+            raise ConfigError(f"data.augment.synonyms={config.synonyms} needs synonyms: expected --vectors (their "
+                              "nearest neighbours) or data.augment.synonym_file=FILE.")
+    templates = read_templates(config.templates, labels) if config.templates else None
+    return Augmenter(config.eda, config.synonyms, synonyms, templates)
 
 
 def label_ids(data: Dataset, labels: Sequence[str]) -> np.ndarray:
@@ -66,10 +89,12 @@ def split_facts(splits: Splits) -> dict[str, Any]:
     """What the data summary says of every run's splits, whatever the model: rows whose text is also in
     train ("val_in_train", "test_in_train"), training texts with no word ("empty_texts") and labels
     that spell a missing value ("missing_value_labels", e.g. {"nan": 12})."""
-    return {"val_in_train": count_in(splits.train.texts, splits.val.texts),
-            "test_in_train": count_in(splits.train.texts, splits.test.texts if splits.test is not None else None),
-            "empty_texts": count_empty(splits.train.texts),
-            "missing_value_labels": suspicious_labels(splits.train.labels)}
+    original = splits.train.texts[: len(splits.train_index)]  # augmented texts come after these
+    return {"val_in_train": count_in(original, splits.val.texts),
+            "test_in_train": count_in(original, splits.test.texts if splits.test is not None else None),
+            "empty_texts": count_empty(original),
+            "missing_value_labels": suspicious_labels(splits.train.labels[: len(splits.train_index)]),
+            "augmented_texts": len(splits.train) - len(splits.train_index)}
 
 
 def splits_fingerprint(splits: Splits) -> str:
@@ -102,12 +127,14 @@ class PreparedData:
 
 
 def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int,
-                 extra_words: Sequence[str] = ()) -> PreparedData:
-    """Split, learn the vocabulary on train, encode and truncate every split, summarise.
+                 extra_words: Sequence[str] = (), vectors: str | None = None) -> PreparedData:
+    """Split (and augment the training split), learn the vocabulary on train, encode and truncate
+    every split, summarise.
 
-    `extra_words` (e.g. a vectors file's most frequent words) are appended to the vocabulary.
+    `extra_words` (e.g. a vectors file's most frequent words) are appended to the vocabulary;
+    `vectors` is where augmentation finds synonyms.
     """
-    splits, labels = split_inputs(data, test, config, seed)
+    splits, labels = split_inputs(data, test, config, seed, vectors)
     tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
     trained_vocab = tokenizer.get_vocab_size()
     if extra_words:

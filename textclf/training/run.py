@@ -242,7 +242,7 @@ def train_network(data: str | Path | Dataset, *, kind: ModelKind, config: RunCon
     check_precision(device, config.train.precision)
     dataset, test_data = read_inputs(data, test, config.data)
     prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
-                            extra_words=vocabulary_words(config))
+                            extra_words=vocabulary_words(config), vectors=config.vectors)
     stage = attach_vectors(config, prepared, model_config)
     if on_data is not None:
         on_data(prepared.summary.to_json())
