@@ -84,13 +84,16 @@ def test_health_metadata_and_docs(client, model_dir):
 
 def test_predict_labels_and_probabilities(client, model_dir):
     texts = ["so happy we celebrated", "terrified and scared", ""]
-    response = client.post("/predict", json={"texts": texts})
+    response = client.post("/predict", json={"texts": texts, "top_k": 3, "precision": "full"})
     assert response.status_code == 200
     predictions = response.json()["predictions"]
     model = textclf.load_model(model_dir)
     assert [p["label"] for p in predictions] == model.predict(texts)
-    got = np.array([[p["probabilities"][x] for x in model.labels] for p in predictions])
+    got = np.array([[{t["label"]: t["score"] for t in p["top_k"]}[x] for x in model.labels] for p in predictions])
     assert np.allclose(got, model.predict_proba(texts), atol=1e-6)
+    assert all(p["score"] == p["top_k"][0]["score"] for p in predictions)
+    short = client.post("/predict", json={"texts": texts}).json()["predictions"]
+    assert all(set(p) == {"label", "score"} and p["score"] == round(p["score"], 4) for p in short)
 
 
 def expect_error(response: httpx.Response, status: int, kind: str, match: str = "") -> None:
@@ -157,11 +160,13 @@ def test_concurrent_load_20_clients_50_requests(server, model_dir):
 def test_onnx_runtime_app_matches_torch(model_dir):
     texts = ["so happy we celebrated", "terrified and scared"]
     with Server(create_app(model_dir, runtime="onnx", threads=1)) as running:
-        response = httpx.post(f"{running.url}/predict", json={"texts": texts}, timeout=30)
+        response = httpx.post(f"{running.url}/predict", json={"texts": texts, "top_k": 3, "precision": "full"},
+                              timeout=30)
         meta = httpx.get(f"{running.url}/metadata", timeout=30).json()
     assert response.status_code == 200 and meta["runtime"] == "onnx" and "onnxruntime" in meta["versions"]
     model = textclf.load_model(model_dir)
-    got = np.array([[p["probabilities"][x] for x in model.labels] for p in response.json()["predictions"]])
+    got = np.array([[{t["label"]: t["score"] for t in p["top_k"]}[x] for x in model.labels]
+                    for p in response.json()["predictions"]])
     assert np.abs(got - model.predict_proba(texts)).max() < 1e-4
 
 

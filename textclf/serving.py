@@ -1,6 +1,7 @@
 """The HTTP service: FastAPI over any Predictor (textclf.Model, LinearModel, OnnxModel).
 
-    POST /predict  {"texts": ["...", ...]} -> {"predictions": [{"label", "probabilities"}], ...}
+    POST /predict  {"texts": ["...", ...], "top_k": 1, "precision": "4"}
+                   -> {"predictions": [{"label", "score", "top_k"}]} (textclf.inference.schema)
     GET  /health   liveness
     GET  /metadata labels, architecture, test metrics, library versions, limits
     GET  /docs     OpenAPI documentation
@@ -27,18 +28,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from textclf import __version__
 from textclf.errors import ConfigError, TextClfError
 from textclf.inference.loading import load_predictor
 from textclf.inference.predictor import Predictor
+from textclf.inference.schema import DECIMALS, prediction_records
 
 LOG = logging.getLogger("textclf.serving")
 ENVIRONMENT_KEY = "TEXTCLF_SERVE"  # how `textclf serve --workers N` hands its settings to each worker
@@ -55,11 +57,19 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     texts: list[StrictStr]
+    top_k: StrictInt = Field(1, ge=1, description="how many labels (best first) to return per text")
+    precision: Literal["4", "full"] = Field("4", description="decimals of the scores: 4, or full")
+
+
+class Scored(BaseModel):
+    label: str
+    score: float
 
 
 class Prediction(BaseModel):
     label: str
-    probabilities: dict[str, float]
+    score: float
+    top_k: list[Scored] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -292,9 +302,9 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
                                f"{limits.max_text_chars:,}. Shorten it.")
         probabilities = await batcher(texts)
         # A Response skips FastAPI's re-validation of our own output; the schema stays in the docs.
-        return JSONResponse({"predictions": [
-            {"label": labels[int(row.argmax())], "probabilities": dict(zip(labels, map(float, row), strict=True))}
-            for row in probabilities]})
+        decimals = None if request.precision == "full" else DECIMALS
+        return JSONResponse({"predictions": prediction_records(labels, probabilities, top_k=request.top_k,
+                                                               decimals=decimals)})
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -69,10 +69,16 @@ def test_predict_formats(trained, tmp_path):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["label"] for r in rows] == ["fear", "joy"]
-    assert len(rows[0]["top"]) == 2 and rows[0]["top"][0]["probability"] >= rows[0]["top"][1]["probability"]
+    assert len(rows[0]["top_k"]) == 2 and rows[0]["top_k"][0]["score"] >= rows[0]["top_k"][1]["score"]
+    assert rows[0]["score"] == rows[0]["top_k"][0]["score"] == round(rows[0]["score"], 4)
     csv_out = invoke("predict", trained, "furious and annoyed", "--format", "csv")
-    assert csv_out.output.splitlines()[0] == "text,label,label1,probability1"
-    assert csv_out.output.splitlines()[1].startswith("furious and annoyed,anger,anger,")
+    assert csv_out.output.splitlines()[0] == "text,label,score,p_anger,p_fear,p_joy"
+    assert csv_out.output.splitlines()[1].startswith("furious and annoyed,anger,")
+    lines = invoke("predict", trained, "furious and annoyed", "so happy", "--format", "jsonl", "--precision", "full")
+    records = [json.loads(line) for line in lines.output.splitlines()]
+    assert [r["label"] for r in records] == ["anger", "joy"] and set(records[0]) == {"text", "label", "score"}
+    none = invoke("predict", trained)
+    assert none.exit_code == 2 and "predict got no texts" in none.output
     texts = tmp_path / "texts.txt"
     texts.write_text("so happy\nscared\n", encoding="utf-8")
     from_file = invoke("predict", trained, "--file", texts, "--format", "json")

@@ -308,7 +308,7 @@ def test_cli_train_evaluate_predict_a_linear_model(corpora, tmp_path):
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.output)
     assert [r["label"] for r in rows] == ["fear", "joy"]
-    assert sum(t["probability"] for t in rows[0]["top"]) == pytest.approx(1.0)
+    assert sum(t["score"] for t in rows[0]["top_k"]) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_cli_bad_setting_is_one_line_exit_2(corpora, tmp_path):

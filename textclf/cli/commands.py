@@ -7,7 +7,6 @@ use them, so that `textclf --help`, `textclf models` and argument errors answer 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -161,6 +160,9 @@ def _read_predict_texts(texts: list[str], file: str | None, text_column: str | N
         return read_dataset(Path(file), text_column=text_column, require_labels=False).texts
     found, report = read_texts(file, text_column=text_column, strict=strict)
     _report_bad_rows(report)
+    if not found and file == "-":
+        raise ConfigError("predict got no texts: standard input is empty; expected TEXT arguments, --file FILE or "
+                          "lines on standard input.")
     if not found:
         raise DataError(f"{file} has no text to predict ({report.skipped:,} bad rows skipped); expected at least "
                         "one non-empty line or row.")
@@ -188,51 +190,57 @@ def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None,
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/JSONL/Parquet), or - for stdin.")] = None,
-    top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per text.")] = 1,
-    output_format: Annotated[str | None, typer.Option("--format", help="table, json or csv; with --output: csv or jsonl [from its extension].")] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin.")] = None,
+    top_k: Annotated[int | None, typer.Option(min=1, help="How many labels (best first) to give per text [1; all in --output JSON lines].")] = None,
+    output_format: Annotated[str | None, typer.Option("--format", help="table, json, jsonl or csv; with --output: csv or jsonl [from its extension].")] = None,
+    precision: Annotated[str, typer.Option(help="Decimals of the scores: 4, or full.")] = "4",
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Stream --file (CSV/TSV/JSONL/.txt, .gz too) into this CSV or JSONL file: label and every probability, in input order.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Stream --file into this CSV or JSON lines file, in input order.")] = None,
     id_column: Annotated[str | None, typer.Option(help="With --output: copy this input column into the output.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row of --file instead of skipping it.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 256,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads [the runtime's default].")] = None,
 ) -> None:
-    """Predict labels (and probabilities) for texts, or stream a large file with --output."""
+    """Predict labels and scores for texts (label, score, top_k; p_<label> columns in CSV), or stream a file with --output."""
     from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
+    from textclf.inference.schema import prediction_records, table_header, table_rows
 
+    if precision not in ("4", "full"):
+        raise ConfigError(f"--precision {precision!r}: expected 4 or full.")
+    decimals = None if precision == "full" else 4
     if output is not None:
         return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
                                 id_column=id_column, strict=strict, batch_size=batch_size, runtime=runtime,
-                                threads=threads)
+                                threads=threads, top_k=top_k, decimals=decimals)
     output_format = output_format or "table"
-    if output_format not in ("table", "json", "csv"):
-        raise ConfigError(f"--format {output_format!r}: expected table, json or csv.")
-    loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
+    if output_format not in ("table", "json", "jsonl", "csv"):
+        raise ConfigError(f"--format {output_format!r}: expected table, json, jsonl or csv.")
     items = _read_predict_texts(list(texts or []), file, text_column, strict)
+    loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
     probabilities = loaded.predict_proba(items, batch_size=batch_size)
-    k = min(top_k, len(loaded.labels))
-    rows = []
-    for text, probs in zip(items, probabilities, strict=True):
-        order = probs.argsort()[::-1][:k]
-        rows.append({"text": text, "label": loaded.labels[order[0]],
-                     "top": [{"label": loaded.labels[j], "probability": float(probs[j])} for j in order]})
+    if output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["text", *table_header(loaded.labels)])
+        writer.writerows([text, *row] for text, row in zip(items, table_rows(loaded.labels, probabilities,
+                                                                             decimals=decimals), strict=True))
+        return
+    records = [{"text": text, **record} for text, record in zip(
+        items, prediction_records(loaded.labels, probabilities, top_k=top_k or 1, decimals=decimals), strict=True)]
     if output_format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    elif output_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["text", "label", *[f"{p}{i + 1}" for i in range(k) for p in ("label", "probability")]][: 2 + 2 * k])
-        for row in rows:
-            writer.writerow([row["text"], row["label"], *[v for t in row["top"] for v in (t["label"], f"{t['probability']:.6f}")]])
-        sys.stdout.write(buffer.getvalue())
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    elif output_format == "jsonl":
+        sys.stdout.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
     else:
         table = Table(show_lines=False)
         table.add_column("text", overflow="fold", max_width=60)
-        table.add_column("prediction")
-        for row in rows:
-            table.add_row(row["text"], ", ".join(f"{t['label']} {t['probability']:.2f}" for t in row["top"]))
+        table.add_column("label")
+        table.add_column("score", justify="right")
+        if (top_k or 1) > 1:
+            table.add_column("top labels")
+        for record in records:
+            others = [", ".join(f"{t['label']} {t['score']:.2f}" for t in record["top_k"])] if "top_k" in record else []
+            table.add_row(record["text"], record["label"], f"{record['score']:.{decimals or 4}f}", *others)
         console.print(table)
 
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 from textclf.errors import ConfigError, DataError
 from textclf.folder import atomic_open
 from textclf.inference.predictor import Predictor
+from textclf.inference.schema import DECIMALS, prediction_records, table_header, table_rows
 
 INPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
 OUTPUT_FORMATS = ("csv", "jsonl")
@@ -237,24 +238,27 @@ def _keep(row: Row, report: StreamReport, strict: bool) -> bool:
 
 
 class _Writer:
-    """Writes predictions as CSV (line, [id], label, p_<label>...) or JSON lines."""
+    """Writes predictions in textclf's one format (textclf.inference.schema): CSV rows of line, [id],
+    label, score, p_<label>...; or JSON lines of {line, [id], label, score, top_k}, every label in
+    top_k unless `top_k` says fewer."""
 
-    def __init__(self, handle: IO[str], fmt: str, labels: list[str], with_id: bool) -> None:
+    def __init__(self, handle: IO[str], fmt: str, labels: list[str], with_id: bool, *, top_k: int | None = None,
+                 decimals: int | None = DECIMALS) -> None:
         self.handle, self.fmt, self.labels, self.with_id = handle, fmt, labels, with_id
+        self.top_k, self.decimals = top_k or len(labels), decimals
         if fmt == "csv":
             self.csv = csv.writer(handle, lineterminator="\n")
-            self.csv.writerow(["line", *(["id"] if with_id else []), "label", *(f"p_{x}" for x in labels)])
+            self.csv.writerow(["line", *(["id"] if with_id else []), *table_header(labels)])
 
     def write(self, rows: list[Row], probabilities: Any) -> None:
-        best = probabilities.argmax(axis=1)
-        for row, probs, k in zip(rows, probabilities, best, strict=True):
-            if self.fmt == "csv":
-                ident = [row.id] if self.with_id else []
-                self.csv.writerow([row.line, *ident, self.labels[k], *(f"{p:.6f}" for p in probs)])
-            else:
-                record = {"line": row.line, **({"id": row.id} if self.with_id else {}), "label": self.labels[k],
-                          "probabilities": {x: round(float(p), 6) for x, p in zip(self.labels, probs, strict=True)}}
-                self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self.fmt == "csv":
+            for row, values in zip(rows, table_rows(self.labels, probabilities, decimals=self.decimals), strict=True):
+                self.csv.writerow([row.line, *([row.id] if self.with_id else []), *values])
+            return
+        records = prediction_records(self.labels, probabilities, top_k=self.top_k, decimals=self.decimals)
+        for row, record in zip(rows, records, strict=True):
+            line = {"line": row.line, **({"id": row.id} if self.with_id else {}), **record}
+            self.handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def output_format(output: str | Path, given: str | None) -> str:
@@ -295,9 +299,11 @@ def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[[list[Ro
 
 def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  text_column: str | None = None, id_column: str | None = None, batch_size: int = 256,
-                 strict: bool = False, progress: Callable[[int, int | None, int], None] | None = None) -> StreamReport:
+                 strict: bool = False, progress: Callable[[int, int | None, int], None] | None = None,
+                 top_k: int | None = None, decimals: int | None = DECIMALS) -> StreamReport:
     """Stream `source` (CSV/TSV/JSONL/text file, .gz too, or '-' for stdin) through `model` into
-    `output` (CSV or JSONL), written atomically. `progress(bytes_read, bytes_total, rows)` is called
+    `output` (CSV or JSONL in textclf's one format; JSON lines list the `top_k` best labels, all by
+    default), written atomically. `progress(bytes_read, bytes_total, rows)` is called
     after each chunk. Returns the counts and the first bad rows."""
     fmt = output_format(output, fmt)
     input_format(str(source))
@@ -310,7 +316,8 @@ def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fm
         with atomic_open(output) as raw, \
                 (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
             handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-            writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None)
+            writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None, top_k=top_k,
+                             decimals=decimals)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
             on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
             try:

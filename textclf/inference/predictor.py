@@ -16,6 +16,7 @@ import numpy as np
 
 from textclf.data.text import clean_text
 from textclf.errors import DataError
+from textclf.inference.schema import prediction_records
 
 
 def check_texts(texts: Any, where: str = "predict") -> list[str]:
@@ -69,6 +70,12 @@ class Predictor(Protocol):
     def predict(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[str]:
         """The most probable label of each text."""
         return [self.labels[i] for i in self.logits(texts, batch_size=batch_size).argmax(axis=1)]
+
+    def predict_records(self, texts: Sequence[str], *, top_k: int = 1,
+                        batch_size: int | None = None) -> list[dict[str, Any]]:
+        """One record per text: {"label", "score"} and, for top_k > 1, "top_k": the k most probable
+        labels with their scores (textclf.inference.schema)."""
+        return prediction_records(self.labels, self.predict_proba(texts, batch_size=batch_size), top_k=top_k)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> dict:
         """accuracy, macro_f1, per_class, confusion_matrix, labels on labelled texts."""
