@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from safetensors import safe_open
 from textclf.config import RunConfig, resolve_config
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import fingerprint, kfold_splits, make_splits
-from textclf.errors import ConfigError
+from textclf.errors import ConfigError, DoctorWarning
 from textclf.evaluation.metrics import classification_metrics
 from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
 from textclf.folder import atomic_write_json
@@ -262,7 +263,9 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
             shutil.rmtree(stale)
     config = run_config(settings, run)
     start = time.perf_counter()
-    model = train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DoctorWarning)  # a run's findings are in its training.json
+        model = train(run.split.train_data, test=run.split.test_arg, config=config, callbacks=callbacks)
     train_seconds = time.perf_counter() - start
     model.save(folder)
     texts, truth = run.split.test_data.texts, run.split.test_data.labels

@@ -44,3 +44,8 @@ class TrainingError(TextClfError, RuntimeError):
 
 class TextClfWarning(UserWarning):
     """A warning about data or settings that still allow the run to go on (tests turn it into an error)."""
+
+
+class DoctorWarning(UserWarning):
+    """A finding of the doctor's training monitors (warning or error severity), raised by textclf.train
+    so that Python users see it; the CLI prints findings itself."""

@@ -58,6 +58,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         patience: int | None = None,
         threads: int | None = None,
         model_options: dict[str, Any] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.architecture = architecture
         self.epochs = epochs
@@ -73,6 +74,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.threads = threads
         self.model_options = model_options
+        self.verbose = verbose
 
     def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
         tags = super().__sklearn_tags__()
@@ -108,7 +110,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         names = [str(c) for c in classes]
         if len(set(names)) != len(names):
             raise DataError(f"TextClassifier.fit: labels {list(classes)[:10]} are not distinct as text.")
-        model = train(Dataset(texts, [str(v) for v in y], "TextClassifier.fit"), **self._settings())
+        model = train(Dataset(texts, [str(v) for v in y], "TextClassifier.fit"), verbose=self.verbose,
+                      **self._settings())
         self.model_ = model
         self.classes_ = classes
         self._columns = np.array([model.labels.index(name) for name in names])

@@ -7,6 +7,7 @@ other exception prints one line naming the command and exits 1. Tracebacks only 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from textclf.cli.display import err_console
-from textclf.errors import TextClfError
+from textclf.errors import DoctorWarning, TextClfError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -36,6 +37,12 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A warning as one yellow line on stderr, without Python's source location."""
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def handle_errors(func: Callable) -> Callable:
     """Turn TextClfError into one line on stderr and its exit code, any other failure into one line
     and exit 1, and KeyboardInterrupt into exit 130."""
@@ -43,7 +50,10 @@ def handle_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DoctorWarning)  # the commands print the doctor's findings
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except TextClfError as error:

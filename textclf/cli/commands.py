@@ -118,7 +118,7 @@ def train(
 @handle_errors
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
-    data: Annotated[str, typer.Argument(help="Labelled data file.")],
+    data: Annotated[str | None, typer.Argument(help="Labelled data file [the model's own test data].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
@@ -130,7 +130,7 @@ def evaluate(
     if as_json:
         print(json.dumps(metrics, indent=2))
         return
-    print_metrics(metrics, f"{data}")
+    print_metrics(metrics, f"{data}" if data is not None else f"{model_dir}: its own test data")
     print_confusion(metrics)
 
 

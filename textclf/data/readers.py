@@ -20,7 +20,7 @@ import os
 import stat
 import warnings
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -137,6 +137,17 @@ def read_dataset(
         table = _parse_json(_decode(raw, source, decompressed=compressed), source)
     else:
         table = _parse_csv(_decode(raw, source, decompressed=compressed), source, "\t" if ext == ".tsv" else ",")
+    return _select(table, text_column, label_column, require_labels)
+
+
+def dataset_from_columns(columns: Mapping[str, Sequence[Any]], source: str, *, text_column: str | None = None,
+                         label_column: str | None = None, require_labels: bool = True) -> Dataset:
+    """A Dataset from in-memory columns (name -> values, e.g. a DataFrame's), checked and cleaned the way
+    a file's columns are: columns found by name, labels as stripped strings, bad rows named by row."""
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"{source}: the columns have different lengths {lengths}; expected one value per row in each.")
+    table = _Table(source, list(columns), lambda c: list(columns[c]), next(iter(lengths.values()), 0))
     return _select(table, text_column, label_column, require_labels)
 
 

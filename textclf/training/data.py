@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from tokenizers import Tokenizer
 from textclf.config import AugmentConfig, DataConfig
 from textclf.data.augment import Augmenter, augment, read_synonyms, read_templates, vector_synonyms
 from textclf.data.batching import Encoded
+from textclf.data.inputs import to_dataset
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
 from textclf.data.text import clean_text, count_empty, suspicious_labels
@@ -26,23 +26,23 @@ from textclf.data.tokenize import (
     token_counts,
     truncate,
 )
-from textclf.errors import ConfigError
+from textclf.errors import ConfigError, DataError
 from textclf.records import DataSummary
 
 
-def read_inputs(data: str | Path | Dataset, test: str | Path | Dataset | None,
-                config: DataConfig) -> tuple[Dataset, Dataset | None]:
-    """The training data and the test data (the `test` argument, else data.test), read as Datasets."""
+def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Dataset | None]:
+    """The training data and the test data (the `test` argument, else data.test) as Datasets: files,
+    or any form textclf.data.inputs takes."""
 
-    def read(source: str | Path | Dataset | None) -> Dataset | None:
+    def read(source: Any, where: str) -> Dataset | None:
         if source is None:
             return None
         if isinstance(source, Dataset):  # built in Python, not by a reader: clean it as a reader would
             labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
             return Dataset([clean_text(text) for text in source.texts], labels, source.source)
-        return read_dataset(source, text_column=config.text_column, label_column=config.label_column)
+        return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column)
 
-    return read(data), read(test if test is not None else config.test)
+    return read(data, "train()"), read(test if test is not None else config.test, "train(test=...)")
 
 
 def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int,
@@ -101,10 +101,37 @@ def splits_fingerprint(splits: Splits) -> str:
     return fingerprint(splits.train, splits.val, splits.test)
 
 
-def data_record(summary: DataSummary, splits_print: str, data: Dataset, test: Dataset | None) -> dict:
-    """training.json's "data": the summary, the splits' fingerprint, the sources."""
-    return {**summary.to_json(), "fingerprint": splits_print, "source": str(data.source),
-            "test_source": str(test.source) if test is not None else None}
+def data_record(summary: DataSummary, splits: Splits, splits_print: str, data: Dataset,
+                test: Dataset | None) -> dict:
+    """training.json's "data": the summary, the splits' fingerprint, the sources, and (for a test set
+    held out of the data) its rows, so that `textclf evaluate MODEL` can score it again."""
+    record = {**summary.to_json(), "fingerprint": splits_print, "source": str(data.source),
+              "test_source": str(test.source) if test is not None else None}
+    if splits.test_index is not None:
+        record.update(test_rows=splits.test_index.tolist(), test_fingerprint=fingerprint(splits.test))
+    return record
+
+
+def held_out_test(training: dict[str, Any], where: str) -> Dataset:
+    """The test data a model was evaluated on when it was trained, from its training.json: the test
+    file, or the rows held out of the training file (checked against their fingerprint)."""
+    data, config = training.get("data") or {}, (training.get("config") or {}).get("data") or {}
+    columns = {"text_column": config.get("text_column"), "label_column": config.get("label_column")}
+    if data.get("test_source"):
+        return read_dataset(data["test_source"], **columns)
+    rows = data.get("test_rows")
+    if not rows or not data.get("source"):
+        raise ConfigError(f"{where} was trained without test data; expected a labelled DATA file to evaluate on. "
+                          "Pass one: textclf evaluate MODEL DATA.")
+    source = read_dataset(data["source"], **columns)
+    if max(rows) >= len(source):
+        raise DataError(f"{data['source']} has {len(source):,} rows; {where} was tested on row {max(rows)}. The file "
+                        "changed since training: pass the test data explicitly.")
+    test = source.subset(rows)
+    if fingerprint(test) != data.get("test_fingerprint"):
+        raise DataError(f"the {len(rows):,} test rows of {data['source']} differ from those {where} was tested on; "
+                        "expected the same file as at training. Pass the test data explicitly.")
+    return test
 
 
 @dataclass

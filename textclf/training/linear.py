@@ -126,7 +126,8 @@ def train_linear(data: str | Path | Dataset, *, kind: ModelKind, config: RunConf
     run_config = config.model_dump()
     run_config["model"] = {"architecture": kind.name, **settings.model_dump(mode="json")}
     model.training = TrainingRecord(
-        config=run_config, data=data_record(summary, splits_fingerprint(splits), dataset, test_data), vectors=None,
+        config=run_config, data=data_record(summary, splits, splits_fingerprint(splits), dataset, test_data),
+        vectors=None,
         history=[epoch], best_epoch=1, epochs_run=1, stopped_early=False, train_seconds=seconds, device="cpu",
         versions=library_versions("tokenizers", "numpy", "scikit-learn"), metrics=metrics,
         extra={"num_parameters": model.num_parameters}).to_json()

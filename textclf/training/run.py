@@ -7,9 +7,13 @@ The linear family's run is textclf.training.linear.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,12 @@ import torch
 from torch import nn
 
 from textclf.config import ModelConfig, RunConfig, TrainConfig, config_from_kwargs
-from textclf.data.readers import Dataset, read_dataset
+from textclf.data.inputs import to_dataset
+from textclf.data.readers import Dataset
 from textclf.data.tokenize import vocabulary
 from textclf.doctor.monitors import StepRecorder
 from textclf.doctor.training import diagnosed_failures, monitor_run
-from textclf.errors import ConfigError
+from textclf.errors import ConfigError, DoctorWarning
 from textclf.evaluation.plots import training_figures
 from textclf.folder import check_output_dir, library_versions, write_json
 from textclf.inference.loading import load_model
@@ -35,47 +40,113 @@ from textclf.records import Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, family_of, get_kind, resolve
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.checkpoint import Checkpointer
-from textclf.training.data import PreparedData, data_record, prepare_data, read_inputs
+from textclf.training.data import PreparedData, data_record, held_out_test, prepare_data, read_inputs
 from textclf.training.kernels import select_lstm_kernel
 from textclf.training.loop import FitResult, fit
 from textclf.training.optim import make_optimizer
 from textclf.vectors import Vectors, load_vectors, vector_words, widen
 
 Callbacks = Sequence[Callable[[Step], None]]
+LOG = logging.getLogger("textclf")
 
 
 def train(
-    data: str | Path | Dataset,
+    data: Any,
     *,
-    test: str | Path | Dataset | None = None,
+    test: Any = None,
     out: str | Path | None = None,
     config: RunConfig | dict | None = None,
     callbacks: Callbacks = (),
     on_data: Callable[[dict], None] | None = None,
     resume: bool = False,
+    verbose: bool = False,
     **settings: Any,
 ) -> Predictor:
     """Train a model on `data` and return it; with `out`, also save the model folder.
 
-    `settings` are flat config keys, e.g. ``train("train.csv", architecture="cnn", epochs=5,
-    vectors="glove.6B.50d.txt.gz", test_size=0.2)``. `on_data` receives the data summary before
-    training starts; `callbacks` receive every training Step.
+    `data` (and `test`) is a file path, a Dataset, `(texts, labels)`, a list of `{"text", "label"}`
+    records or `(text, label)` pairs, or a pandas DataFrame. `settings` are flat config keys, e.g.
+    ``train("train.csv", architecture="cnn", epochs=5, vectors="glove-6b-50d", test_size=0.2)``.
+    `on_data` receives the data summary before training starts; `callbacks` receive every training
+    Step. Progress goes to the "textclf" logger; `verbose=True` also shows it (a progress bar on a
+    terminal). The doctor's findings come back as DoctorWarning warnings.
     """
     cfg = config_from_kwargs(settings, config)
     kind = get_kind(cfg.model.architecture)
     if out is not None:
         check_output_dir(out)
     run = resolve(family_of(kind).train)  # imports torch or scikit-learn only for the family that trains
-    return run(data, kind=kind, config=cfg, test=test, out=out, callbacks=callbacks, on_data=on_data, resume=resume)
+    with reporting(verbose, callbacks, on_data) as (steps, summary):
+        model = run(data, kind=kind, config=cfg, test=test, out=out, callbacks=steps, on_data=summary, resume=resume)
+    warn_findings(model.training)
+    return model
 
 
-def evaluate(model: Predictor | str | Path, data: str | Path | Dataset, *, text_column: str | None = None,
+@contextmanager
+def reporting(verbose: bool, callbacks: Callbacks, on_data: Callable[[dict], None] | None
+              ) -> Iterator[tuple[list[Callable[[Step], None]], Callable[[dict], None]]]:
+    """The callbacks a run gets: the caller's, plus the "textclf" logger's (and, with `verbose`, a
+    handler that shows it, or a progress bar on a terminal)."""
+    steps: list[Callable[[Step], None]] = [*callbacks, log_step]
+
+    def summary(values: dict) -> None:
+        LOG.info("data: train %s, validation %s, test %s; vocabulary %s; classes %s", values["n_train"],
+                 values["n_val"], values["n_test"], values["vocab_size"], values["class_counts"])
+        if on_data is not None:
+            on_data(values)
+
+    if not verbose:
+        yield steps, summary
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console  # the terminal display: only for verbose runs on a terminal
+
+        from textclf.cli.display import TrainingProgress
+
+        with TrainingProgress(Console(stderr=True)) as bar:
+            yield [*callbacks, bar], summary
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    LOG.addHandler(handler)
+    level = LOG.level
+    LOG.setLevel(logging.INFO)
+    try:
+        yield steps, summary
+    finally:
+        LOG.removeHandler(handler)
+        LOG.setLevel(level)
+
+
+def log_step(step: Step) -> None:
+    """The end of each epoch, as a line of the "textclf" logger."""
+    if step.metrics is not None:
+        m = step.metrics
+        LOG.info("epoch %d: train loss %.4f, validation loss %.4f, accuracy %.4f, macro-F1 %.4f%s (%.1f s)",
+                 step.epoch + 1, step.train_loss, m["loss"], m["accuracy"], m["macro_f1"],
+                 " best" if step.is_best else "", step.seconds)
+
+
+def warn_findings(training: dict[str, Any]) -> None:
+    """The doctor's warnings and errors of a finished run, as DoctorWarning warnings."""
+    for finding in training.get("findings") or []:
+        if finding.get("severity") in ("warning", "error"):
+            warnings.warn(f"doctor: {finding['code']}: {finding['title']}. {finding['evidence']} Fix: "
+                          f"{finding['fix']}", DoctorWarning, stacklevel=3)
+
+
+def evaluate(model: Predictor | str | Path, data: Any = None, *, text_column: str | None = None,
              label_column: str | None = None) -> dict:
-    """Metrics of a model (or model folder) on a labelled file or Dataset."""
+    """Metrics of a model (or model folder) on labelled data (any form `train` takes); without data,
+    on the test data it was evaluated on when trained (its test file, or the rows held out of its
+    training file)."""
+    where = str(model) if isinstance(model, str | Path) else "the model"
     if isinstance(model, str | Path):
         model = load_model(model)
-    dataset = data if isinstance(data, Dataset) else read_dataset(
-        data, text_column=text_column, label_column=label_column)
+    if data is None:
+        dataset = held_out_test(model.training, where)
+    else:
+        dataset = to_dataset(data, where="evaluate()", text_column=text_column, label_column=label_column)
     return model.evaluate(dataset.texts, dataset.labels)
 
 
@@ -224,7 +295,8 @@ def record_run(model: Model, kind: ModelKind, prepared: PreparedData, config: Ru
                           summary=prepared.summary, train_seconds=result.seconds, epochs_run=result.epochs_run,
                           best_epoch=result.best_epoch, architecture=kind.name)
     record = TrainingRecord(
-        config=config.model_dump(), data=data_record(prepared.summary, prepared.fingerprint, data, test),
+        config=config.model_dump(), data=data_record(prepared.summary, prepared.splits, prepared.fingerprint, data,
+                                                     test),
         vectors=vectors_info, history=result.history, best_epoch=result.best_epoch, epochs_run=result.epochs_run,
         stopped_early=result.stopped_early, train_seconds=result.seconds, device=str(model.device),
         versions=library_versions(), metrics=metrics, extra=extra)
@@ -233,9 +305,8 @@ def record_run(model: Model, kind: ModelKind, prepared: PreparedData, config: Ru
     model.extra_files = {"metrics.json": lambda path: write_json(path, metrics), **training_figures(history, metrics)}
 
 
-def train_network(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
-                  test: str | Path | Dataset | None, out: str | Path | None, callbacks: Callbacks,
-                  on_data: Callable[[dict], None] | None, resume: bool) -> Model:
+def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, out: str | Path | None,
+                  callbacks: Callbacks, on_data: Callable[[dict], None] | None, resume: bool) -> Model:
     """The neural family's run (see `train`)."""
     config, model_config = configure(config)
     device = resolve_device(config.train.device)
