@@ -132,7 +132,7 @@ def running_server(folder: Path, runtime: str, threads: int):
     """`textclf serve` in a subprocess on a free loopback port; yields (url, pid)."""
     port = free_port()
     command = [sys.executable, "-m", "textclf.cli", "serve", str(folder), "--port", str(port), "--runtime", runtime,
-               "--threads", str(threads)]
+               "--threads", str(threads), "--no-access-log"]  # as measured before the log became the default
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

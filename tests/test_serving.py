@@ -212,6 +212,8 @@ def test_cli_serve_two_onnx_workers_on_loopback(model_dir):
         process.terminate()
         output = process.communicate(timeout=30)[0]
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
+    assert output.count(f"textclf serving {model_dir}: a textclf.fasttext.v1 model") == 2  # each worker names it
+    assert '"POST /predict HTTP/1.1" 200' in output  # a line per request
 
 
 def test_cli_serve_bad_folder_is_one_line(tmp_path):

@@ -265,6 +265,7 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
     for name, value in asdict(limits).items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"serve: {name} is {value!r}; expected a positive integer.")
+    source = str(model) if isinstance(model, str | Path) else "a model loaded in Python"
     if isinstance(model, str | Path):
         model = load_predictor(model, runtime=runtime, threads=threads)
     info = metadata(model, runtime, limits)
@@ -273,6 +274,10 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        # uvicorn's own logger is set up by the time the app starts: the line shows with its others
+        logging.getLogger("uvicorn.error").info(
+            "textclf serving %s: a %s model, labels %s, runtime %s, process %d", source, info["architecture"],
+            ", ".join(info["labels"]), runtime, os.getpid())
         yield
         batcher.close()
         executor.shutdown(wait=False, cancel_futures=True)
@@ -337,9 +342,10 @@ def app_from_environment() -> FastAPI:
 
 def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           runtime: str = "torch", limits: Limits | None = None, threads: int | None = None,
-          access_log: bool = False) -> None:
-    """Run the service with uvicorn. Threads default to the cores divided among the workers; the
-    per-request access log is off unless asked for (it costs about as much as a prediction)."""
+          access_log: bool = True) -> None:
+    """Run the service with uvicorn. Threads default to the cores divided among the workers. The
+    per-request access log is on; a busy service may turn it off (each line costs about as much as
+    a one-text prediction)."""
     import uvicorn  # the server itself: only when serving, not for create_app in tests or other servers
 
     if workers < 1:

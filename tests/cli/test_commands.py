@@ -165,3 +165,13 @@ def test_resume_with_other_settings_is_refused(tmp_path, corpus):
 def test_models_command_lists_architectures():
     result = invoke("models")
     assert "textclf.cnn.v1" in result.output and "fasttext" in result.output
+
+
+def test_help_texts_render_whole():
+    """Help is rendered as rich markup: a "[default]" in a help text would vanish and leave " ."."""
+    import re
+
+    for command in ("train", "evaluate", "predict", "compare", "tune", "export", "serve", "models", "presets"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"\w \.", result.output), (command, re.findall(r".{30}\w \..{5}", result.output))

@@ -215,3 +215,15 @@ def test_doctor_run_needs_findings(tmp_path: Path) -> None:
         read_run(tmp_path / "old")
     result = CliRunner().invoke(app, ["doctor", "run", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no training.json" in result.output
+
+
+def test_the_linear_baseline_fix_fits_the_run() -> None:
+    from textclf.doctor.monitors import check_linear_baseline
+
+    base = {"val_accuracy": 0.95, "val_macro_f1": 0.95, "rows": 300, "model": "tfidf-sgd"}
+    without = check_linear_baseline(HEALTHY, facts(linear_baseline=base, architecture="cnn"))[0]
+    assert "--vectors" in without.fix and "textclf tune DATA --model cnn" in without.fix
+    assert "tfidf-sgd trained on the same 300" in without.evidence
+    with_vectors = check_linear_baseline(HEALTHY, facts(linear_baseline=base, architecture="bilstm",
+                                                        vectors="glove-6b-50d"))[0]
+    assert "--vectors" not in with_vectors.fix and "model.embedding_dim" in with_vectors.fix

@@ -28,6 +28,7 @@ from textclf.cli.display import (
     leaderboard_table,
     print_confusion,
     print_data_summary,
+    print_linear_comparison,
     print_metrics,
     print_training_findings,
 )
@@ -56,18 +57,18 @@ def train(
     data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
     test: Annotated[str | None, typer.Option(help="Labelled test file.")] = None,
     test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set instead.")] = None,
-    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data [0.1].")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Architecture: see 'textclf models' [cnn].")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data (default 0.1).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Architecture: see 'textclf models' (default cnn).")] = None,
     preset: Annotated[str | None, typer.Option(help="A named preset: see 'textclf presets'.")] = None,
     vectors: Annotated[str | None, typer.Option(help="Pretrained vectors: a GloVe/word2vec/fastText file or glove-6b-50d.")] = None,
-    freeze_embeddings: Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="Keep pretrained vectors fixed [train them after one frozen epoch].")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs [10].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size [64].")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate [0.002].")] = None,
-    class_weights: Annotated[str | None, typer.Option(help="none or balanced [none].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda [auto].")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast) [fp32].")] = None,
+    freeze_embeddings: Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="Keep pretrained vectors fixed (default train them after one frozen epoch).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs (default: the architecture's, 10 for cnn).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default 64).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: the architecture's, 0.002 for cnn).")] = None,
+    class_weights: Annotated[str | None, typer.Option(help="none or balanced (default none).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default auto).")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast) (default fp32).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("textclf-model"),
@@ -75,7 +76,7 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any setting: section.key=value.")] = None,
     print_config: Annotated[bool, typer.Option(help="Print the resolved configuration and exit.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
-    augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms[=FILE], templates=FILE (comma-separated).")] = None,
+    augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms or synonyms=FILE, templates=FILE (comma-separated).")] = None,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
     from textclf.config import augment_flag, resolve_config  # pydantic: when the command runs
@@ -92,10 +93,12 @@ def train(
         preset_values = {**get_preset(preset).values, "preset": preset}
     cfg = resolve_config(file=config, preset=preset_values, flags=flags, overrides=set_ or ())
     get_kind(cfg.model.architecture)  # an unknown model is a usage error before the heavy imports
+    from textclf.training.run import effective_config  # torch / scikit-learn: from here on
+    from textclf.training.run import train as train_model
+
     if print_config:
-        console.print(yaml.safe_dump(cfg.model_dump(), sort_keys=False), end="", highlight=False)
+        console.print(yaml.safe_dump(effective_config(cfg), sort_keys=False), end="", highlight=False)
         return
-    from textclf.training.run import train as train_model  # torch / scikit-learn: when training starts
 
     with TrainingProgress(console) as progress:
         trained = train_model(data, out=out, config=cfg, callbacks=[progress],
@@ -108,9 +111,10 @@ def train(
         console.print(f"[bold]validation[/] accuracy {best.get('val_accuracy', float('nan')):.4f} · "
                       f"macro-F1 {best.get('val_macro_f1', float('nan')):.4f} (no test data: pass --test or --test-size)")
     kernel = trained.training.get("lstm_kernel")
-    console.print(f"trained in {metrics['train_seconds']:.1f} s, {metrics['epochs_run']} epochs "
-                  f"(best {metrics['best_epoch']}){f', LSTM kernel {kernel}' if kernel else ''}; "
-                  f"model saved to [bold]{out}[/]")
+    console.print(f"trained [bold]{metrics['architecture']}[/] in {metrics['train_seconds']:.1f} s, "
+                  f"{metrics['epochs_run']} epochs (best {metrics['best_epoch']})"
+                  f"{f', LSTM kernel {kernel}' if kernel else ''}; model saved to [bold]{out}[/]")
+    print_linear_comparison(trained.training)
     print_training_findings(console, trained.training)
 
 
@@ -118,7 +122,7 @@ def train(
 @handle_errors
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
-    data: Annotated[str | None, typer.Argument(help="Labelled data file [the model's own test data].")] = None,
+    data: Annotated[str | None, typer.Argument(help="Labelled data file (default the model's own test data).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
@@ -191,8 +195,8 @@ def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin.")] = None,
-    top_k: Annotated[int | None, typer.Option(min=1, help="How many labels (best first) to give per text [1; all in --output JSON lines].")] = None,
-    output_format: Annotated[str | None, typer.Option("--format", help="table, json, jsonl or csv; with --output: csv or jsonl [from its extension].")] = None,
+    top_k: Annotated[int | None, typer.Option(min=1, help="How many labels (best first) to give per text (default 1; all in --output JSON lines).")] = None,
+    output_format: Annotated[str | None, typer.Option("--format", help="table, json, jsonl or csv; with --output: csv or jsonl (default from its extension).")] = None,
     precision: Annotated[str, typer.Option(help="Decimals of the scores: 4, or full.")] = "4",
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Stream --file into this CSV or JSON lines file, in input order.")] = None,
@@ -200,7 +204,7 @@ def predict(
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row of --file instead of skipping it.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 256,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
-    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads [the runtime's default].")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads (default the runtime's default).")] = None,
 ) -> None:
     """Predict labels and scores for texts (label, score, top_k; p_<label> columns in CSV), or stream a file with --output."""
     from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
@@ -256,8 +260,8 @@ def compare(
     presets: Annotated[str | None, typer.Option(help="Comma-separated presets: see 'textclf presets'.")] = None,
     test: Annotated[str | None, typer.Option(help="Labelled test file, the same for every run.")] = None,
     test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set; each seed draws its own split.")] = None,
-    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data [0.1].")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Runs per model with seeds 0..N-1 [3].")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data (default 0.1).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Runs per model with seeds 0..N-1 (default 3).")] = None,
     folds: Annotated[int | None, typer.Option(help="Stratified K-fold cross-validation instead of a test set.")] = None,
     vectors: Annotated[str | None, typer.Option(help="Pretrained vectors for the neural models: a file or glove-6b-50d.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
@@ -302,18 +306,18 @@ def parse_duration(value: str | None) -> float | None:
 @handle_errors
 def tune(
     data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="The model whose settings to search: see 'textclf models' [cnn].")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="The model whose settings to search: see 'textclf models' (default cnn).")] = None,
     preset: Annotated[str | None, typer.Option(help="Start every trial from a preset: see 'textclf presets'.")] = None,
     vectors: Annotated[str | None, typer.Option(help="Pretrained vectors: a GloVe/word2vec/fastText file or glove-6b-50d.")] = None,
-    trials: Annotated[int | None, typer.Option(help="Finished trials the study should reach [30; with --timeout: no limit].")] = None,
+    trials: Annotated[int | None, typer.Option(help="Finished trials the study should reach (default 30; with --timeout: no limit).")] = None,
     timeout: Annotated[str | None, typer.Option(help="Stop starting trials after this long: 90s, 30m, 2h.")] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL [sqlite:///OUT/study.db]; several tunes on one URL share the study.")] = None,
-    study: Annotated[str | None, typer.Option(help="Study name [the model's name].")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db); several tunes on one URL share the study.")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default the model's name).")] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes on this machine; the cores are split between them.")] = 1,
-    space: Annotated[str | None, typer.Option(help="YAML search space: setting -> {low, high[, log]} | {choices: [...]} | value.")] = None,
+    space: Annotated[str | None, typer.Option(help="YAML search space: setting -> {low: A, high: B, log: true} or {choices: a list} or one value.")] = None,
     test: Annotated[str | None, typer.Option(help="Labelled test file, seen once by the retrained best model.")] = None,
     test_size: Annotated[float | None, typer.Option(help="Hold out this fraction as test set, never seen by the trials.")] = None,
-    val_size: Annotated[float | None, typer.Option(help="Validation fraction the trials are scored on [0.1].")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction the trials are scored on (default 0.1).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the splits, the trials and the sampler.")] = 0,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
@@ -352,7 +356,7 @@ def tune(
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
     output_format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
-    out: Annotated[Path | None, typer.Option(help="File to write [MODEL_DIR/model.onnx].")] = None,
+    out: Annotated[Path | None, typer.Option(help="File to write (default MODEL_DIR/model.onnx).")] = None,
 ) -> None:
     """Export a model for runtimes without PyTorch (ONNX, checked against PyTorch)."""
     if output_format != "onnx":
@@ -360,8 +364,12 @@ def export(
     from textclf.inference.export import TOLERANCE, export_onnx  # torch and onnx: when the command runs
 
     path = export_onnx(model_dir, out)
-    console.print(f"wrote {path} (dynamic batch and length; probabilities within {TOLERANCE:g} of PyTorch). "
-                  f"Use it with --runtime onnx on predict and serve.", highlight=False)
+    inside = path.resolve() == (model_dir / "model.onnx").resolve()
+    use = (f"textclf predict {model_dir} ... --runtime onnx (and serve --runtime onnx) use it" if inside else
+           "predict and serve --runtime onnx read MODEL_DIR/model.onnx, so they will not find this copy: "
+           "export without --out to use it through textclf")
+    console.print(f"wrote {path} (dynamic batch and length; probabilities within {TOLERANCE:g} of PyTorch). {use}.",
+                  highlight=False)
 
 
 @app.command()
@@ -372,11 +380,11 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with the model loaded.")] = 1,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
-    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads per worker [cores / workers].")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads per worker (default cores / workers).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Most texts per request (413 above).")] = 64,
     max_text_chars: Annotated[int, typer.Option(min=1, help="Longest text in characters (422 above).")] = 20_000,
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (413 above).")] = 2_000_000,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log a line per request (a busy service may turn it off).")] = True,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
     from textclf.serving import Limits  # FastAPI, uvicorn and the model's runtime: when the command runs

@@ -178,6 +178,20 @@ def print_data_summary(summary: dict) -> None:
                       highlight=False)
 
 
+def print_linear_comparison(training: Mapping[str, Any]) -> None:
+    """Say plainly when the doctor's linear model beat the network on the same validation split."""
+    base = training.get("linear_baseline") or {}
+    best = (training.get("metrics") or {}).get("validation") or {}
+    ours, theirs = best.get("val_macro_f1"), base.get("val_macro_f1")
+    if ours is None or theirs is None or theirs <= ours:
+        return
+    name = (training.get("metrics") or {}).get("architecture", "this model")
+    console.print(f"[yellow]note[/] a linear model ({base.get('model', 'tfidf-sgd')}) scored validation macro-F1 "
+                  f"{theirs:.3f} on the same split, above {ours:.3f} for {name}: a linear model such as "
+                  "[bold]--model nbsvm[/] may serve you better; [bold]textclf compare[/] shows both side by side.",
+                  highlight=False, soft_wrap=True)
+
+
 def print_metrics(metrics: dict, title: str) -> None:
     table = Table(title=title, title_justify="left")
     for column in ("label", "precision", "recall", "f1", "support"):

@@ -58,7 +58,7 @@ def data_command(
     data: Annotated[str, typer.Argument(help="Labelled data: CSV/TSV/JSONL/Parquet (.gz too), a folder per class, or example:emotions.")],
     test: Annotated[str | None, typer.Option(help="A labelled test file: also check duplicates across the two.")] = None,
     vectors: Annotated[str | None, typer.Option(help="Pretrained vectors (file or glove-6b-50d): report their coverage.")] = None,
-    max_length: Annotated[int | None, typer.Option(min=1, help="Report what this max_length truncates [textclf's choice].")] = None,
+    max_length: Annotated[int | None, typer.Option(min=1, help="Report what this max_length truncates (default textclf's choice).")] = None,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Cross-validate TF-IDF + logistic regression.")] = True,
     folds: Annotated[int, typer.Option(min=2, help="Folds of the baseline's cross-validation.")] = 5,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,

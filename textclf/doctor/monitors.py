@@ -59,6 +59,8 @@ class RunFacts:
     val_in_train: int = 0
     grad_norms: Sequence[float] = field(default_factory=list)
     step_losses: Sequence[float] = field(default_factory=list)
+    architecture: str = ""  # the model's name, for advice that fits the run
+    vectors: str | None = None  # the run's pretrained vectors, if any
 
     @property
     def num_labels(self) -> int:
@@ -278,10 +280,20 @@ def check_linear_baseline(history: list[dict], facts: RunFacts) -> list[Finding]
     return [Finding(
         "below_linear_baseline", severity, "The network is below a linear baseline on the same split",
         f"validation macro-F1 {best['val_macro_f1']:.3f} (epoch {best['epoch']}) against {base['val_macro_f1']:.3f} "
-        f"for TF-IDF + logistic regression trained on the same {base['rows']:,} training texts (gap {gap:.3f}, "
-        f"noise about {noise:.3f}).",
-        "Use pretrained vectors (--vectors), tune --lr/epochs, try another architecture (textclf compare), or use "
-        "the linear model if it is good enough.", where="validation")]
+        f"for {base.get('model', 'TF-IDF + logistic regression')} trained on the same {base['rows']:,} training "
+        f"texts (gap {gap:.3f}, noise about {noise:.3f}).",
+        _linear_baseline_fix(facts), where="validation")]
+
+
+def _linear_baseline_fix(facts: RunFacts) -> str:
+    """What to try, given what the run already did."""
+    steps = [] if facts.vectors else ["use pretrained vectors (--vectors glove-6b-50d)"]
+    if facts.vectors and facts.architecture in ("cnn", "bilstm", "lstm", "gru", "bigru", "cnn-lstm", "cnn-gru"):
+        steps.append("widen narrow vectors with trained dimensions (--set model.embedding_dim=250)")
+    steps += [f"search this {facts.architecture or 'model'}'s settings (textclf tune DATA --model "
+              f"{facts.architecture or 'NAME'})", "fine-tune a pretrained transformer (--model hf) or compare "
+              "with the linear models (textclf compare), and use the linear model if it is good enough"]
+    return "; ".join(steps)[:1].upper() + "; ".join(steps)[1:] + "."
 
 
 def check_leakage(history: list[dict], facts: RunFacts) -> list[Finding]:

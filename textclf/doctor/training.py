@@ -32,7 +32,8 @@ def linear_baseline(prepared: Any, seed: int) -> dict:
     return result
 
 
-def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline: dict | None) -> RunFacts:
+def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline: dict | None, *,
+              architecture: str = "", vectors: str | None = None) -> RunFacts:
     """RunFacts from a PreparedData (textclf.training.run), the train settings and the step record."""
     num_labels = len(prepared.labels)
     summary = prepared.summary.to_json()  # a textclf.records.DataSummary
@@ -44,13 +45,16 @@ def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline
         test_in_train=summary.get("test_in_train", 0), n_test=summary.get("n_test", 0),
         val_in_train=summary.get("val_in_train", 0),
         grad_norms=recorder.grad_norms, step_losses=recorder.losses,
+        architecture=architecture, vectors=vectors,
     )
 
 
-def monitor_run(prepared: Any, train_config: Any, history: list[dict], recorder: StepRecorder) -> dict:
+def monitor_run(prepared: Any, train_config: Any, history: list[dict], recorder: StepRecorder, *,
+                architecture: str = "", vectors: str | None = None) -> dict:
     """{"findings", "linear_baseline", "gradients"} for training.json, after fit()."""
     baseline = linear_baseline(prepared, train_config.seed) if train_config.linear_baseline else None
-    findings = diagnose_training(history, run_facts(prepared, train_config, recorder, baseline))
+    findings = diagnose_training(history, run_facts(prepared, train_config, recorder, baseline,
+                                                    architecture=architecture, vectors=vectors))
     return {"findings": findings_to_json(findings), "linear_baseline": baseline, "gradients": recorder.summary()}
 
 

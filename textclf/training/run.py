@@ -37,7 +37,7 @@ from textclf.inference.predictor import Predictor
 from textclf.models import build_classifier, resolve_model_config
 from textclf.nn.rnn import use_native_lstm
 from textclf.records import Step, TrainingRecord, run_metrics
-from textclf.registry import ModelKind, family_of, get_kind, resolve
+from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.checkpoint import Checkpointer
 from textclf.training.data import PreparedData, data_record, held_out_test, prepare_data, read_inputs
@@ -133,6 +133,22 @@ def warn_findings(training: dict[str, Any]) -> None:
         if finding.get("severity") in ("warning", "error"):
             warnings.warn(f"doctor: {finding['code']}: {finding['title']}. {finding['evidence']} Fix: "
                           f"{finding['fix']}", DoctorWarning, stacklevel=3)
+
+
+def effective_config(config: RunConfig) -> dict[str, Any]:
+    """The settings a run of `config` would use, the model kind's own defaults included."""
+    kind = get_kind(config.model.architecture)
+    values = config.model_dump()
+    if kind.family == "neural":
+        configured, model_config = configure(config)
+        values = configured.model_dump()
+        values["model"] = model_config.model_dump()
+    elif kind.family == "linear":
+        from textclf.linear.model import parse_settings  # scikit-learn: only for a linear model's settings
+
+        settings = parse_settings(spec_of(kind), kind.name, config.model.encoder_options())
+        values["model"] = {"architecture": kind.name, **settings.model_dump(mode="json")}
+    return values
 
 
 def evaluate(model: Predictor | str | Path, data: Any = None, *, text_column: str | None = None,
@@ -328,7 +344,8 @@ def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, o
                         "max_length": prepared.max_length}
         model = Model(network, prepared.tokenizer, prepared.labels, saved_config, device=device)
         history = [entry.to_json() for entry in result.history]
-        extra = {"lstm_kernel": lstm_kernel, **monitor_run(prepared, config.train, history, recorder)}
+        extra = {"lstm_kernel": lstm_kernel, **monitor_run(prepared, config.train, history, recorder,
+                                                            architecture=kind.name, vectors=config.vectors)}
         record_run(model, kind, prepared, config, result, extra, stage.info, dataset, test_data)
     if out is not None:
         model.save(out)
