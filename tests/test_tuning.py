@@ -59,7 +59,7 @@ def test_tune_writes_the_best_model_tune_json_best_yaml_and_a_report(tuned, corp
         t["value"] for t in document["trials"] if t["state"] == "complete")
     assert set(document["best"]["params"]) == {"train.lr", "model.dropout", "model.embedding_dim",
                                                "model.bigram_buckets", "train.epochs", "train.batch_size",
-                                               "train.weight_decay"}
+                                               "train.weight_decay", "data.augment.eda"}
     model = textclf.load_model(tuned / "model")
     assert model.predict(["so happy we celebrated", "terrified and scared"]) == ["joy", "fear"]
     assert model.training["tune"]["trial"] == document["best"]["trial"]
