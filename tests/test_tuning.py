@@ -22,7 +22,7 @@ runner = CliRunner()
 # A small, fast space: fastText with tiny tables, a few epochs.
 FAST = {"train.lr": {"low": 0.01, "high": 0.3, "log": True}, "model.dropout": {"choices": [0.0, 0.2]},
         "model.embedding_dim": 16, "model.bigram_buckets": 1024, "train.epochs": 4, "train.batch_size": 32,
-        "train.weight_decay": 0.0}
+        "train.weight_decay": 0.0, "data.augment.eda": 0.0}
 
 
 @pytest.fixture(scope="module")
