@@ -2,6 +2,7 @@
 
     POST /predict  {"texts": ["...", ...], "top_k": 1, "precision": "4"}
                    -> {"predictions": [{"label", "score", "top_k"}]} (textclf.inference.schema)
+    POST /explain  {"texts": [...], "label": null, "method": "auto"} -> {"explanations": [...]} (textclf.explain)
     GET  /health   liveness
     GET  /metadata labels, architecture, test metrics, library versions, limits
     GET  /docs     OpenAPI documentation
@@ -59,6 +60,14 @@ class PredictRequest(BaseModel):
     texts: list[StrictStr]
     top_k: StrictInt = Field(1, ge=1, description="how many labels (best first) to return per text")
     precision: Literal["4", "full"] = Field("4", description="decimals of the scores: 4, or full")
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[StrictStr]
+    label: StrictStr | None = Field(None, description="the label to explain (default: each text's prediction)")
+    method: Literal["auto", "exact", "integrated-gradients", "occlusion"] = "auto"
 
 
 class Scored(BaseModel):
@@ -247,7 +256,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TextClfError)
     async def _refused(_: Request, error: TextClfError) -> JSONResponse:
         # textclf's own errors about the request's texts: one line, safe to show
-        return error_response(422, "invalid_text", str(error))
+        return error_response(422, "invalid_request", str(error))
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, error: Exception) -> JSONResponse:
@@ -291,6 +300,14 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> JSONResponse:
         texts = request.texts
+        check_batch(texts)
+        probabilities = await batcher(texts)
+        # A Response skips FastAPI's re-validation of our own output; the schema stays in the docs.
+        decimals = None if request.precision == "full" else DECIMALS
+        return JSONResponse({"predictions": prediction_records(labels, probabilities, top_k=request.top_k,
+                                                               decimals=decimals)})
+
+    def check_batch(texts: list[str]) -> None:
         if not texts:
             raise ServiceError(422, "empty_batch", 'texts is empty; expected {"texts": ["a text", ...]}.')
         if len(texts) > limits.max_batch:
@@ -305,11 +322,15 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
         if long is not None:
             raise ServiceError(422, "text_too_long", f"texts.{long} has {len(texts[long]):,} characters; at most "
                                f"{limits.max_text_chars:,}. Shorten it.")
-        probabilities = await batcher(texts)
-        # A Response skips FastAPI's re-validation of our own output; the schema stays in the docs.
-        decimals = None if request.precision == "full" else DECIMALS
-        return JSONResponse({"predictions": prediction_records(labels, probabilities, top_k=request.top_k,
-                                                               decimals=decimals)})
+
+    @app.post("/explain")
+    async def explain(request: ExplainRequest) -> JSONResponse:
+        """Each word's contribution to a label (textclf.explain), off the event loop like predictions."""
+        check_batch(request.texts)
+        loop = asyncio.get_running_loop()
+        explanations = await loop.run_in_executor(
+            executor, lambda: model.explain(request.texts, label=request.label, method=request.method))
+        return JSONResponse({"explanations": [e.to_json() for e in explanations]})
 
     @app.get("/health")
     async def health() -> dict[str, str]:

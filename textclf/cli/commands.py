@@ -28,6 +28,7 @@ from textclf.cli.display import (
     leaderboard_table,
     print_confusion,
     print_data_summary,
+    print_explanation,
     print_linear_comparison,
     print_metrics,
     print_training_findings,
@@ -205,6 +206,7 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 256,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads (default the runtime's default).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also give each text's words with their contribution to its label (see textclf explain).")] = False,
 ) -> None:
     """Predict labels and scores for texts (label, score, top_k; p_<label> columns in CSV), or stream a file with --output."""
     from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
@@ -216,21 +218,25 @@ def predict(
     if output is not None:
         return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
                                 id_column=id_column, strict=strict, batch_size=batch_size, runtime=runtime,
-                                threads=threads, top_k=top_k, decimals=decimals)
+                                threads=threads, top_k=top_k, decimals=decimals, explain=explain)
     output_format = output_format or "table"
     if output_format not in ("table", "json", "jsonl", "csv"):
         raise ConfigError(f"--format {output_format!r}: expected table, json, jsonl or csv.")
     items = _read_predict_texts(list(texts or []), file, text_column, strict)
     loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
     probabilities = loaded.predict_proba(items, batch_size=batch_size)
+    explanations = loaded.explain(items) if explain else None
     if output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["text", *table_header(loaded.labels)])
-        writer.writerows([text, *row] for text, row in zip(items, table_rows(loaded.labels, probabilities,
-                                                                             decimals=decimals), strict=True))
+        writer.writerow(["text", *table_header(loaded.labels), *(["top_words"] if explain else [])])
+        rows = table_rows(loaded.labels, probabilities, decimals=decimals)
+        writer.writerows([text, *row, *([explanations[i].summary()] if explain else [])]
+                         for i, (text, row) in enumerate(zip(items, rows, strict=True)))
         return
     records = [{"text": text, **record} for text, record in zip(
         items, prediction_records(loaded.labels, probabilities, top_k=top_k or 1, decimals=decimals), strict=True)]
+    for record, explanation in zip(records, explanations or [], strict=False):
+        record["words"] = explanation.to_json()["words"]
     if output_format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
     elif output_format == "jsonl":
@@ -246,6 +252,33 @@ def predict(
             others = [", ".join(f"{t['label']} {t['score']:.2f}" for t in record["top_k"])] if "top_k" in record else []
             table.add_row(record["text"], record["label"], f"{record['score']:.{decimals or 4}f}", *others)
         console.print(table)
+
+
+@app.command()
+@handle_errors
+def explain(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to explain.")] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (as predict reads it), or - for stdin.")] = None,
+    label: Annotated[str | None, typer.Option(help="The label to explain (default: each text's predicted label).")] = None,
+    method: Annotated[str, typer.Option(help="auto, exact (linear models), integrated-gradients (neural) or occlusion.")] = "auto",
+    output_format: Annotated[str, typer.Option("--format", help="table (coloured text) or json.")] = "table",
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
+) -> None:
+    """Show which words made the model give its label: each word's contribution, coloured."""
+    from textclf.explain import check_method  # numpy: when the command runs
+    from textclf.inference.loading import load_model  # the model's runtime: when the command runs
+
+    check_method(method)
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"--format {output_format!r}: expected table or json.")
+    items = _read_predict_texts(list(texts or []), file, text_column, strict=False)
+    explanations = load_model(model_dir).explain(items, label=label, method=method)
+    if output_format == "json":
+        print(json.dumps([e.to_json() for e in explanations], indent=2, ensure_ascii=False))
+        return
+    for explanation in explanations:
+        print_explanation(explanation)
 
 
 def _names(value: str | None) -> tuple[str, ...]:

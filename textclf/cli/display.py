@@ -151,6 +151,36 @@ class TrialLine:
                            f"[dim]{escape(params)}[/]", highlight=False, soft_wrap=True)
 
 
+def explanation_text(explanation: Any) -> Any:
+    """The text with each word coloured by its score: green for the label, red against it, stronger
+    for larger scores; the rest of the text (spaces, what the model never read) as it is."""
+    from rich.text import Text
+
+    text, words = explanation.text, explanation.words
+    scale = max((abs(w.score) for w in words), default=0.0) or 1.0
+    out, last = Text(), 0
+    for word in words:
+        out.append(text[last:word.start])
+        strength = min(1.0, abs(word.score) / scale)
+        if strength < 0.05:
+            out.append(text[word.start:word.end])
+        else:
+            level = int(40 + 160 * strength)
+            colour = f"rgb(0,{level},0)" if word.score > 0 else f"rgb({level},0,0)"
+            out.append(text[word.start:word.end], style=f"bold white on {colour}")
+        last = word.end
+    out.append(text[last:])
+    return out
+
+
+def print_explanation(explanation: Any, top: int = 5) -> None:
+    console.print(f"[bold]{escape(explanation.label)}[/] {explanation.probability:.4f} · {explanation.method} "
+                  f"(scores in {explanation.unit}; green speaks for the label, red against it)", highlight=False)
+    console.print(explanation_text(explanation))
+    best = ", ".join(f"{escape(w.text)} {w.score:+.3f}" for w in explanation.top(top))
+    console.print(f"[dim]top words: {best}[/]", highlight=False)
+
+
 def print_data_summary(summary: dict) -> None:
     counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
     augmented = summary.get("augmented_texts") or 0

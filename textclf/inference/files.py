@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from textclf.errors import ConfigError, DataError
+from textclf.explain import Explanation
 from textclf.folder import atomic_open
 from textclf.inference.predictor import Predictor
 from textclf.inference.schema import DECIMALS, prediction_records, table_header, table_rows
@@ -243,21 +244,26 @@ class _Writer:
     top_k unless `top_k` says fewer."""
 
     def __init__(self, handle: IO[str], fmt: str, labels: list[str], with_id: bool, *, top_k: int | None = None,
-                 decimals: int | None = DECIMALS) -> None:
+                 decimals: int | None = DECIMALS, explain: bool = False) -> None:
         self.handle, self.fmt, self.labels, self.with_id = handle, fmt, labels, with_id
         self.top_k, self.decimals = top_k or len(labels), decimals
         if fmt == "csv":
             self.csv = csv.writer(handle, lineterminator="\n")
-            self.csv.writerow(["line", *(["id"] if with_id else []), *table_header(labels)])
+            self.csv.writerow(["line", *(["id"] if with_id else []), *table_header(labels),
+                               *(["top_words"] if explain else [])])
 
-    def write(self, rows: list[Row], probabilities: Any) -> None:
+    def write(self, rows: list[Row], probabilities: Any, explanations: list[Explanation] | None = None) -> None:
         if self.fmt == "csv":
-            for row, values in zip(rows, table_rows(self.labels, probabilities, decimals=self.decimals), strict=True):
-                self.csv.writerow([row.line, *([row.id] if self.with_id else []), *values])
+            tables = table_rows(self.labels, probabilities, decimals=self.decimals)
+            for i, (row, values) in enumerate(zip(rows, tables, strict=True)):
+                words = [explanations[i].summary()] if explanations is not None else []
+                self.csv.writerow([row.line, *([row.id] if self.with_id else []), *values, *words])
             return
         records = prediction_records(self.labels, probabilities, top_k=self.top_k, decimals=self.decimals)
-        for row, record in zip(rows, records, strict=True):
+        for i, (row, record) in enumerate(zip(rows, records, strict=True)):
             line = {"line": row.line, **({"id": row.id} if self.with_id else {}), **record}
+            if explanations is not None:
+                line["words"] = explanations[i].to_json()["words"]
             self.handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
@@ -275,14 +281,21 @@ def output_format(output: str | Path, given: str | None) -> str:
     return fmt
 
 
-def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[[list[Row], Any], None], report: StreamReport,
-                 *, batch_size: int = 256, strict: bool = False, on_chunk: Callable[[int], None] | None = None) -> None:
-    """Predict `rows` in chunks of 8 batches (sorted by length inside the model) and `write` them in order."""
+def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[..., None], report: StreamReport,
+                 *, batch_size: int = 256, strict: bool = False, on_chunk: Callable[[int], None] | None = None,
+                 explain: bool = False) -> None:
+    """Predict `rows` in chunks of 8 batches (sorted by length inside the model) and `write` them in order
+    (with each text's explanation when `explain`)."""
     chunk: list[Row] = []
 
     def flush() -> None:
         if chunk:
-            write(chunk, model.predict_proba([r.text for r in chunk], batch_size=batch_size))
+            texts = [r.text for r in chunk]
+            probabilities = model.predict_proba(texts, batch_size=batch_size)
+            if explain:
+                write(chunk, probabilities, model.explain(texts))
+            else:
+                write(chunk, probabilities)
             report.predicted += len(chunk)
             if on_chunk is not None:
                 on_chunk(report.predicted)
@@ -300,7 +313,7 @@ def predict_rows(model: Predictor, rows: Iterable[Row], write: Callable[[list[Ro
 def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  text_column: str | None = None, id_column: str | None = None, batch_size: int = 256,
                  strict: bool = False, progress: Callable[[int, int | None, int], None] | None = None,
-                 top_k: int | None = None, decimals: int | None = DECIMALS) -> StreamReport:
+                 top_k: int | None = None, decimals: int | None = DECIMALS, explain: bool = False) -> StreamReport:
     """Stream `source` (CSV/TSV/JSONL/text file, .gz too, or '-' for stdin) through `model` into
     `output` (CSV or JSONL in textclf's one format; JSON lines list the `top_k` best labels, all by
     default), written atomically. `progress(bytes_read, bytes_total, rows)` is called
@@ -317,12 +330,12 @@ def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fm
                 (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
             handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
             writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None, top_k=top_k,
-                             decimals=decimals)
+                             decimals=decimals, explain=explain)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
             on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
             try:
                 predict_rows(model, rows, writer.write, report, batch_size=batch_size, strict=strict,
-                             on_chunk=on_chunk)
+                             on_chunk=on_chunk, explain=explain)
             finally:
                 rows.close()  # before the source closes: a half-read CSV reader detaches from it first
             handle.flush()

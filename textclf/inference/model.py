@@ -16,6 +16,7 @@ from tokenizers import Tokenizer
 from textclf.data.batching import bucket_batches, collate
 from textclf.data.tokenize import encode, truncate
 from textclf.errors import ModelFormatError
+from textclf.explain import Explanation, label_index, word_spans, words_of
 from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_versions, write_json
 from textclf.inference.predictor import Predictor, check_texts
 from textclf.models import classifier_from_saved
@@ -79,6 +80,39 @@ class Model(Predictor):
         ids = truncate(encode(self.tokenizer, check_texts(texts)), self.max_length)
         with thread_limit(self.threads):
             return predict_logits(self.network, ids, device=self.device, batch_size=batch_size or 256)
+
+    explanation_method = "integrated-gradients"
+
+    def attribute(self, texts: list[str], label: str | None, steps: int = 64) -> list[Explanation]:
+        """Integrated gradients on the embeddings (Captum), from an all-padding baseline, summed over the
+        embedding dimensions and over each word's tokens; the words' scores plus `bias` (the label's
+        logit at the baseline) approximate the label's logit (completeness, to the integral's error)."""
+        from captum.attr import LayerIntegratedGradients  # optional extra: pip install 'textclf[explain]'
+
+        network, out = self.network, []
+        integrated = LayerIntegratedGradients(lambda ids, lengths, mask: network(ids, lengths, mask),
+                                              network.embedding)
+        for text in texts:
+            spans, token_word = word_spans(self.tokenizer, text, self.max_length)
+            ids = torch.as_tensor(truncate(encode(self.tokenizer, [text]), self.max_length)[0])[None].to(self.device)
+            lengths = torch.tensor([ids.size(1)], device=self.device)
+            mask = torch.ones_like(ids, dtype=torch.bool)
+            with torch.no_grad(), thread_limit(self.threads):
+                logits = network(ids, lengths, mask)[0].float()
+                baseline = network(torch.zeros_like(ids), lengths, mask)[0].float()
+            k = label_index(self.labels, label, logits.cpu().numpy())
+            with thread_limit(self.threads):
+                attributions = integrated.attribute(ids, baselines=torch.zeros_like(ids), target=k, n_steps=steps,
+                                                    additional_forward_args=(lengths, mask))
+            per_token = attributions.sum(dim=-1).reshape(-1).detach().cpu().numpy()  # (T,)
+            scores = np.zeros(len(spans))
+            for position, word in enumerate(token_word[: len(per_token)]):
+                if word >= 0:
+                    scores[word] += per_token[position]
+            probability = float(torch.softmax(logits, dim=0)[k])
+            out.append(Explanation(text, self.labels[k], probability, "integrated-gradients", "logit",
+                                   words_of(text, spans, scores), float(baseline[k])))
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder atomically (see textclf.folder)."""

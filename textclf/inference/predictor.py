@@ -15,7 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from textclf.data.text import clean_text
-from textclf.errors import DataError
+from textclf.errors import ConfigError, DataError
+from textclf.explain import Explanation, check_method, method_available, occlusion
 from textclf.inference.schema import prediction_records
 
 
@@ -76,6 +77,30 @@ class Predictor(Protocol):
         """One record per text: {"label", "score"} and, for top_k > 1, "top_k": the k most probable
         labels with their scores (textclf.inference.schema)."""
         return prediction_records(self.labels, self.predict_proba(texts, batch_size=batch_size), top_k=top_k)
+
+    # The method this kind of model explains itself with ("exact", "integrated-gradients"), if any;
+    # `attribute` implements it. Every model can be explained by occlusion.
+    explanation_method: str | None = None
+
+    def attribute(self, texts: list[str], label: str | None) -> list[Explanation]:
+        raise ConfigError(f"a {self.architecture} model explains itself by occlusion only; expected --method auto "
+                          "or occlusion.")
+
+    def explain(self, texts: Sequence[str], *, label: str | None = None, method: str = "auto") -> list[Explanation]:
+        """How much each word of each text speaks for `label` (default: the predicted label), by `method`
+        (auto, exact, integrated-gradients or occlusion; see textclf.explain)."""
+        check_method(method)
+        texts = check_texts(texts, "explain")
+        own = self.explanation_method
+        if method == "auto":
+            method = own if own is not None and method_available(own) else "occlusion"
+        if method == "occlusion":
+            return occlusion(self.predict_proba, self.labels, self.tokenizer, texts, label,
+                             getattr(self, "max_length", None))
+        if method != own:
+            raise ConfigError(f"--method {method}: a {self.architecture} model is explained by "
+                              f"{own or 'occlusion'}, or occlusion; expected one of those, or auto.")
+        return self.attribute(texts, label)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> dict:
         """accuracy, macro_f1, per_class, confusion_matrix, labels on labelled texts."""

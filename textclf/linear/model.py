@@ -31,9 +31,10 @@ from sklearn.svm import LinearSVC
 
 from textclf.config import saved_settings_error, settings_error
 from textclf.errors import ModelFormatError
+from textclf.explain import Explanation, label_index, word_spans, words_of
 from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_versions, write_json
 from textclf.inference.predictor import Predictor, check_texts
-from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer
+from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer, tokens_of
 from textclf.registry import spec_of
 from textclf.search import Choice, FloatRange, Param
 
@@ -219,6 +220,48 @@ class LinearModel(Predictor):
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
             out[start:start + len(batch)] = self.logits_of_counts(self.features.counts(batch), len(batch))
+        return out
+
+    explanation_method = "exact"
+
+    def label_weights(self, k: int) -> tuple[np.ndarray, float]:
+        """The weights (F,) and bias of label k's logit, over the model's feature matrix."""
+        temperature = float(self.arrays["temperature"][0]) if self.spec.calibrated else 1.0
+        if len(self.labels) == 2 and self._weights.shape[0] == 1:  # one score s: logits (-s/2, s/2)
+            sign = 0.5 if k == 1 else -0.5
+            return sign * self._weights[0] / temperature, sign * float(self.arrays["intercept"][0]) / temperature
+        return self._weights[k] / temperature, float(self.arrays["intercept"][k]) / temperature
+
+    def attribute(self, texts: list[str], label: str | None) -> list[Explanation]:
+        """Exact: each feature's value x its weight for the label, shared evenly by the occurrences of its
+        n-gram and the words in each; the words' scores plus `bias` are the label's logit."""
+        vocabulary = self.features.vectorizer().vocabulary  # n-gram -> column
+        low, high = self.features.min_order, max(self.features.max_order, self.features.min_order)
+        out = []
+        for text in texts:
+            logits = self.logits([text])[0]
+            k = label_index(self.labels, label, logits)
+            probability = float(np.exp(logits[k] - logits.max()) / np.exp(logits - logits.max()).sum())
+            spans, token_word = word_spans(self.tokenizer, text)
+            scores = np.zeros(len(spans))
+            if self.spec.features == "none":
+                out.append(Explanation(text, self.labels[k], probability, "exact", "logit",
+                                       words_of(text, spans, scores), float(logits[k])))
+                continue
+            counts = self.features.counts([text])
+            values = np.asarray(self.transform(counts).todense()).ravel()
+            weights, bias = self.label_weights(k)
+            tokens = tokens_of(self.tokenizer, [text])[0]
+            for n in range(low, high + 1):
+                for start in range(len(tokens) - n + 1):
+                    column = vocabulary.get(" ".join(tokens[start:start + n]))
+                    if column is None:
+                        continue
+                    share = values[column] * weights[column] / (counts[0, column] * n)
+                    for position in range(start, start + n):
+                        scores[token_word[position]] += share
+            out.append(Explanation(text, self.labels[k], probability, "exact", "logit", words_of(text, spans, scores),
+                                   bias))
         return out
 
     def save(self, path: str | Path) -> Path:
