@@ -113,7 +113,7 @@ def train(
     class_weights: Annotated[str | None, typer.Option(help="none or balanced [none].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda [auto].")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast) [fp32].")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16 (autocast) [auto: bf16 where the CPU/GPU computes in bf16].")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("textclf-model"),

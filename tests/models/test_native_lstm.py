@@ -1,6 +1,6 @@
 """textclf's CPU LSTM kernel computes nn.LSTM exactly (fp32) and closely (bf16), lets a NaN through,
-is built at most once per process and only against the torch versions it was checked with, and runs
-are told which kernel trained them.
+is chosen only for bf16 CPU training unless asked for, is built at most once per process and only
+against the torch versions it was checked with, and runs are told which kernel trained them.
 
 Tests that need the kernel skip where it cannot build, unless TEXTCLF_REQUIRE_NATIVE_KERNEL=1 (CI,
 which installs a compiler): there a kernel that does not build fails them."""
@@ -23,6 +23,8 @@ from textclf.nn import native_lstm
 from textclf.nn.rnn import RecurrentStack, use_native_lstm
 from textclf.training import kernels
 from textclf.warnings import TextClfWarning
+
+CPU = torch.device("cpu")
 
 
 def require_kernel() -> None:
@@ -132,30 +134,69 @@ def test_odd_hidden_sizes_and_grus_keep_their_kernels():
 def test_training_records_the_kernel_and_returns_a_plain_model(corpus):
     require_kernel()
     fast = {"epochs": 2, "batch_size": 16, "embedding_dim": 16, "rnn_dim": 16, "linear_baseline": False}
-    native = textclf.train(corpus, architecture="lstm", precision="bf16", **fast)
-    assert native.training["lstm_kernel"] == "native"
-    assert not any(getattr(m, "native", False) for m in native.network.modules())  # predicts with nn.LSTM
-    onednn = textclf.train(corpus, architecture="lstm", lstm_kernel="onednn", **fast)
-    assert onednn.training["lstm_kernel"] == "onednn"
-    fp32_native = textclf.train(corpus, architecture="lstm", **fast)
+    bf16 = textclf.train(corpus, architecture="lstm", precision="bf16", **fast)
+    assert (bf16.training["lstm_kernel"], bf16.training["precision"]) == ("native", "bf16")
+    assert not any(getattr(m, "native", False) for m in bf16.network.modules())  # predicts with nn.LSTM
+    fp32 = textclf.train(corpus, architecture="lstm", precision="fp32", **fast)
+    assert (fp32.training["lstm_kernel"], fp32.training["precision"]) == ("onednn", "fp32")
+    fp32_native = textclf.train(corpus, architecture="lstm", precision="fp32", lstm_kernel="native", **fast)
+    assert fp32_native.training["lstm_kernel"] == "native"
     # same seed, same data, same arithmetic up to summation order
     np.testing.assert_allclose(fp32_native.training["history"][-1]["train_loss"],
-                               onednn.training["history"][-1]["train_loss"], rtol=1e-3)
+                               fp32.training["history"][-1]["train_loss"], rtol=1e-3)
     assert textclf.train(corpus, architecture="gru", **fast).training["lstm_kernel"] is None
+
+
+def network() -> nn.Module:
+    return RecurrentStack(5, ["lstm"], [8], bidirectional=False, dropout=0.0, pooling="last")
+
+
+def test_auto_uses_the_native_kernel_for_bf16_only(monkeypatch):
+    monkeypatch.setattr(kernels.native_lstm, "available", lambda: (True, ""))
+    assert kernels.select_lstm_kernel(network(), CPU, "auto", "bf16") == "native"
+    monkeypatch.setattr(kernels.native_lstm, "available", lambda: pytest.fail("fp32 must not build the kernel"))
+    assert kernels.select_lstm_kernel(network(), CPU, "auto", "fp32") == "onednn"
+    assert kernels.select_lstm_kernel(network(), CPU, "onednn", "fp32") == "onednn"
+    assert kernels.select_lstm_kernel(network(), torch.device("cuda"), "auto", "bf16") == "cudnn"
 
 
 def test_a_kernel_that_cannot_build_is_an_error_or_a_warning(corpus, monkeypatch):
     monkeypatch.setattr(kernels.native_lstm, "available", lambda: (False, "CalledProcessError: g++ not found"))
-    network = RecurrentStack(5, ["lstm"], [8], bidirectional=False, dropout=0.0, pooling="last")
-    with pytest.raises(TrainingError, match=r"lstm_kernel=native.*g\+\+ not found.*lstm_kernel=onednn"):
-        kernels.select_lstm_kernel(network, torch.device("cpu"), "native")
-    with pytest.warns(TextClfWarning, match="oneDNN"):
-        assert kernels.select_lstm_kernel(network, torch.device("cpu"), "auto") == "onednn"
-    assert kernels.select_lstm_kernel(network, torch.device("cpu"), "onednn") == "onednn"
+    with pytest.raises(TrainingError, match=r"^train.lstm_kernel=native: textclf's CPU LSTM kernel could not be "
+                                            r"built here: expected a C\+\+ compiler \(g\+\+\), ninja and torch>=2.7,"
+                                            r"<2.15, got CalledProcessError: g\+\+ not found. Install them, or use "
+                                            r"--set train.lstm_kernel=onednn.$"):
+        kernels.select_lstm_kernel(network(), CPU, "native", "fp32")
+    monkeypatch.setattr(kernels, "onednn_runs_bf16_lstm", lambda: True)  # a CPU with native bf16
+    with pytest.warns(TextClfWarning, match="Training in bf16 with nn.LSTM's oneDNN kernel instead"):
+        assert kernels.select_lstm_kernel(network(), CPU, "auto", "bf16") == "onednn"
+    monkeypatch.setattr(kernels, "onednn_runs_bf16_lstm", lambda: False)  # an AVX2-only CPU
+    with pytest.raises(TrainingError, match=r"g\+\+ not found. nn.LSTM's kernel cannot run bf16 on this CPU "
+                                            r"either. Use --precision fp32 \(or auto\), or install them.$"):
+        kernels.select_lstm_kernel(network(), CPU, "auto", "bf16")
     result = CliRunner().invoke(app, ["train", str(corpus), "--model", "lstm", "--epochs", "1",
                                       "--set", "train.lstm_kernel=native"])
     assert result.exit_code == 1
     assert "could not be built here" in result.output and "Traceback" not in result.output
+
+
+def test_onednn_in_bf16_where_onednn_cannot_is_an_error(monkeypatch):
+    monkeypatch.setattr(kernels, "onednn_runs_bf16_lstm", lambda: False)
+    with pytest.raises(TrainingError, match=r"^train.lstm_kernel=onednn with bf16: nn.LSTM's oneDNN kernel cannot "
+                                            r"run an LSTM in bf16 on this CPU; expected one with AVX512-BF16 or AMX."):
+        kernels.select_lstm_kernel(network(), CPU, "onednn", "bf16")
+    monkeypatch.setattr(kernels, "onednn_runs_bf16_lstm", lambda: True)
+    assert kernels.select_lstm_kernel(network(), CPU, "onednn", "bf16") == "onednn"
+
+
+@pytest.mark.skipif(bool({"avx512f", "avx512_bf16"} & kernels.cpu_flags()) or not kernels.cpu_flags(),
+                    reason="pins what oneDNN does on x86 CPUs without AVX-512")
+def test_onednn_has_no_bf16_lstm_without_avx512():
+    """Why bf16 LSTM training needs the native kernel on such CPUs (re-check when torch moves on)."""
+    assert not kernels.onednn_runs_bf16_lstm()
+    with pytest.raises(RuntimeError, match="could not create a primitive descriptor"):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            nn.LSTM(4, 4)(torch.zeros(3, 2, 4))
 
 
 def test_a_failed_build_is_not_retried_in_the_process(corpus, monkeypatch, fresh_build_state):

@@ -40,7 +40,7 @@ from textclf.models import build_classifier, resolve_model_config
 from textclf.nn.rnn import use_native_lstm
 from textclf.presets import get_preset
 from textclf.training.checkpoint import Checkpointer
-from textclf.training.kernels import select_lstm_kernel
+from textclf.training.kernels import resolve_precision, select_lstm_kernel
 from textclf.training.loop import Encoded, Step, check_precision, fit, resolve_device
 
 if TYPE_CHECKING:
@@ -227,7 +227,9 @@ def train(
         on_data(prepared.summary)
 
     device = resolve_device(cfg.train.device)
-    check_precision(device, cfg.train.precision)
+    precision = resolve_precision(device, cfg.train.precision)  # 'auto' becomes fp32 or bf16 here
+    check_precision(device, precision)
+    train_config = cfg.train.model_copy(update={"precision": precision})
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
@@ -260,10 +262,10 @@ def train(
         resume_state = (optimizer, state, best)
 
     recorder = StepRecorder()  # per-step loss and gradient norm for the doctor's monitors
-    lstm_kernel = select_lstm_kernel(network, device, cfg.train.lstm_kernel)
+    lstm_kernel = select_lstm_kernel(network, device, cfg.train.lstm_kernel, precision)
     try:
         with diagnosed_failures(prepared, cfg.train, recorder):
-            result = fit(network, prepared.train, prepared.val, cfg.train, device=device, loss_fn=loss_fn,
+            result = fit(network, prepared.train, prepared.val, train_config, device=device, loss_fn=loss_fn,
                          frozen_epochs=frozen_epochs, callbacks=[*callbacks, recorder], checkpoint=checkpointer,
                          resume=resume_state)
     finally:
@@ -288,6 +290,7 @@ def train(
         "train_seconds": result.seconds,
         "device": str(device),
         "lstm_kernel": lstm_kernel,
+        "precision": precision,
         "versions": library_versions(),
         **monitor_run(prepared, cfg.train, result.history, recorder),  # findings, linear_baseline, gradients
     }
