@@ -153,9 +153,11 @@ class TrainConfig(_Section):
     frozen_epochs: int = Field(1, ge=0)
     seed: int = 0
     device: str = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # auto = bf16 autocast where the hardware computes in bf16 (CUDA with bf16; CPUs with AVX512-BF16 or
+    # AMX), fp32 elsewhere: without native bf16 a CPU runs bf16 several times slower (textclf.training.kernels).
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     # CPU LSTM kernel for training: textclf's own (textclf.nn.native_lstm) or nn.LSTM's oneDNN one;
-    # auto = the native one when it builds here, else oneDNN's with a warning.
+    # auto = the native one for bf16 training (oneDNN's with a warning where it cannot build), oneDNN's for fp32.
     lstm_kernel: Literal["auto", "native", "onednn"] = "auto"
     threads: int | None = Field(None, ge=1)
     linear_baseline: bool = True  # fit TF-IDF + LR on the same split for the doctor (capped at 20,000 texts)

@@ -69,7 +69,7 @@ def train(
     class_weights: Annotated[str | None, typer.Option(help="none or balanced (default none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default auto).")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (autocast) (default fp32).")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16 (autocast) (default auto: bf16 where the CPU or GPU computes in bf16).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("textclf-model"),

@@ -154,7 +154,7 @@ class TrialLine:
 def explanation_text(explanation: Any) -> Any:
     """The text with each word coloured by its score: green for the label, red against it, stronger
     for larger scores; the rest of the text (spaces, what the model never read) as it is."""
-    from rich.text import Text
+    from rich.text import Text  # only when an explanation is shown
 
     text, words = explanation.text, explanation.words
     scale = max((abs(w.score) for w in words), default=0.0) or 1.0

@@ -324,7 +324,7 @@ def _records_table(records: list[dict], source: str, lines: list[int] | None) ->
 
 
 def _parse_parquet(raw: bytes, source: str) -> _Table:
-    import pyarrow as pa
+    import pyarrow as pa  # pyarrow is slow to import: only for Parquet files
     import pyarrow.parquet as pq
 
     def fail(e: Exception) -> DataError:

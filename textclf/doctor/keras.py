@@ -244,7 +244,7 @@ def _weights_too_big(where: str, size: int) -> ModelFormatError:
 
 def _h5py() -> Any:
     try:
-        import h5py
+        import h5py  # the keras extra: only for .h5 and .keras files
     except ImportError:
         raise ConfigError("Reading .h5 and .keras files needs h5py; install it with pip install 'textclf[keras]'. "
                           "The JSON of model.to_json() needs nothing extra.") from None

@@ -53,7 +53,6 @@ class Classifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.encoder = encoder
         self.reads_ids = bool(getattr(encoder, "reads_ids", False))
-        self.time_major = bool(getattr(encoder, "time_major", False))
         self.dropout = nn.Dropout(dropout)
         width = encoder.output_dim
         if hidden_dim > 0:
@@ -67,8 +66,7 @@ class Classifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ids (B, T), lengths (B,), mask (B, T) -> logits (B, C)."""
-        # Encoders that run time-major kernels (RNNs) get batch-first views of time-major memory.
-        embedded = self.embedding(ids.t()).transpose(0, 1) if self.time_major else self.embedding(ids)
+        embedded = self.embedding(ids)  # (B, T, E)
         # Zeroing padded positions makes every encoder independent of how wide the batch is.
         embedded = embedded * mask[:, :, None].to(self.embedding.weight.dtype)  # (B, T, E)
         extra = (ids,) if self.reads_ids else ()

@@ -52,8 +52,6 @@ BiRNNConfig = _rnn_config("BiRNNConfig", backward=True)
 class RNNEncoder(nn.Module):
     """Embedded text (B, T, E) -> recurrent layers -> masked pooling (B, D)."""
 
-    time_major = True  # the Classifier embeds into time-major memory, which the RNN kernels read directly
-
     def __init__(self, config: BaseModel, input_dim: int, *, cell: str) -> None:
         super().__init__()
         if any(d < 1 for d in config.rnn_dims):

@@ -4,24 +4,40 @@
 // left is the recurrence. Texts are independent through it, so each thread runs the whole time
 // loop for its own rows of the batch and the threads never synchronise; the per-step recurrent
 // product is a small brgemm (oneDNN's AMX / AVX-512 micro-kernel, with the weight packed once per
-// call) into a float32 accumulator, and the gate arithmetic is float32 throughout.
+// call) into a float32 accumulator, and the gate arithmetic is float32 throughout. A NaN anywhere in
+// the input comes out as NaN (the build has no -ffast-math, and nothing here clamps a NaN away).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/native/CPUBlas.h>
 #include <algorithm>
-#include <cmath>
+#include <cstdint>
 #include <vector>
-#if defined(__x86_64__) || defined(__i386__)
-#include <xmmintrin.h>
-#endif
 
 namespace {
 
 namespace blas = at::native::cpublas;
 
+// exp(x) for |x| <= 87, written so that the gate loops vectorise without -ffast-math (glibc offers
+// its vector expf only to -ffast-math code, which may also assume no NaN, while the training loop
+// relies on a NaN loss showing): x = n ln2 + r with |r| <= ln2 / 2, Cephes' polynomial for exp(r)
+// (about 1 ulp) and 2^n written into the exponent bits. A NaN propagates through the arithmetic.
+inline float exp_(float x) {
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: the sum keeps round(x / ln2) in its low mantissa bits
+  const float t = x * 1.44269504088896341f + kRound;
+  const float n = t - kRound;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // ln2 split in two: r stays exact
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const uint32_t scale = (__builtin_bit_cast(uint32_t, t) - __builtin_bit_cast(uint32_t, kRound) + 127u) << 23;
+  return (p * r * r + r + 1.0f) * __builtin_bit_cast(float, scale);
+}
 inline float sigmoid(float x) {
-  x = std::min(std::max(x, -40.0f), 40.0f);
-  return 1.0f / (1.0f + std::exp(-x));
+  x = x < -40.0f ? -40.0f : (x > 40.0f ? 40.0f : x);  // a NaN compares false both times and stays NaN
+  return 1.0f / (1.0f + exp_(-x));
 }
 inline float tanh_(float x) { return 2.0f * sigmoid(2.0f * x) - 1.0f; }
 
@@ -185,24 +201,7 @@ at::Tensor lstm_backward(const at::Tensor& dhs, const at::Tensor& gates, const a
   return dgates;
 }
 
-// Set (or clear) flush-to-zero and denormals-are-zero on every thread of torch's OpenMP pool and the
-// calling thread: torch.set_flush_denormal only reaches the calling thread. False where unsupported.
-bool set_flush_denormal(bool on) {
-#if defined(__x86_64__) || defined(__i386__)
-  const unsigned int bits = 0x8040;  // FTZ (bit 15) | DAZ (bit 6)
-  auto apply = [&] { _mm_setcsr(on ? (_mm_getcsr() | bits) : (_mm_getcsr() & ~bits)); };
-  apply();
-#pragma omp parallel num_threads(at::get_num_threads())
-  apply();
-  return true;
-#else
-  (void)on;
-  return false;
-#endif
-}
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("set_flush_denormal", &set_flush_denormal, "flush denormals on every intra-op thread");
   m.def("forward", &lstm_forward, "LSTM recurrence, forward");
   m.def("backward", &lstm_backward, "LSTM recurrence, backward");
 }

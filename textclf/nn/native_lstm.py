@@ -1,4 +1,4 @@
-"""textclf's own LSTM kernel for CPU training: the same LSTM as nn.LSTM, faster there.
+"""textclf's own LSTM kernel for CPU training in bf16: the same LSTM as nn.LSTM, faster there.
 
 oneDNN's fused LSTM (what nn.LSTM runs on CPU) does its forward pass well but spends four fifths of
 a training step's recurrent time in its backward pass. This kernel splits a layer into:
@@ -10,15 +10,18 @@ a training step's recurrent time in its backward pass. This kernel splits a laye
   outputs the forward pass saved;
 - the recurrent weight gradient, one large matrix product after the loop.
 
-Measured on a 2-core AMX CPU (LSTM 128 over 128-d input, batch 32 x 234 steps, forward +
-backward, `benchmarks/bench_lstm_roofline.py`): 506 GFLOP/s in bf16 against 217 for nn.LSTM's
-kernel, 217 against 212 in fp32; an imdb-lstm epoch on IMDb takes 13.4 s of kernel time against
-17.9 s (`benchmarks/bench_imdb_rnn.py`).
+Where it pays (LSTM 128 over 128-d input, batch 32 x 234 steps, forward + backward): on a 2-core
+Intel CPU with AMX, bf16 ran at 506 GFLOP/s against 217 for nn.LSTM's kernel, fp32 at 217 against
+212 (`benchmarks/bench_lstm_roofline.py`). On a 2-core AVX2-only AMD EPYC (no native bf16) it runs
+fp32 1.2-1.5x faster than nn.LSTM's kernel, and bf16 8.6x slower than nn.LSTM runs fp32, while
+nn.LSTM's kernel cannot run bf16 there at all (`benchmarks/bench_lstm_kernels.py`). So
+`train.lstm_kernel=auto` uses this kernel for bf16 CPU training only (textclf.training.kernels), and
+fp32 trains with nn.LSTM's kernel without ever compiling this one.
 
 The C++ source is compiled on first use with the machine's C++ compiler (torch.utils.cpp_extension
-with ninja; about 30 s, cached under the torch extensions folder, per CPU type) and loaded from the
-cache afterwards. `train.lstm_kernel` chooses: `auto` (this kernel for CPU training when it builds,
-else nn.LSTM's with a warning), `native` (this kernel, or an error) or `onednn` (nn.LSTM's).
+with ninja; about 30 s, cached under the torch extensions folder per CPU type) and loaded from the
+cache afterwards; a build that fails is not retried in the same process. It calls ATen's internal
+`at::native::cpublas` brgemm API, so it only builds for the torch versions in TORCH_VERSIONS.
 Saved models do not depend on it: the weights are nn.LSTM's, and prediction runs nn.LSTM.
 """
 
@@ -27,25 +30,45 @@ from __future__ import annotations
 import functools
 import hashlib
 import platform
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch import nn
 
 SOURCE = Path(__file__).with_name("lstm_cpu.cpp")
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fopenmp"]
+# No -ffast-math: it lets the compiler assume no NaN, and training stops on a non-finite loss.
+# The two flags kept from it change no result: no errno from math functions, and no trapping FP
+# exceptions, which lets the gate loops' clamps become vector selects.
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fopenmp"]
 if platform.machine().lower() in ("x86_64", "amd64"):
     FLAGS.append("-mprefer-vector-width=512")  # gcc defaults to 256-bit vectors even where 512 are there
+# torch versions whose at::native::cpublas declares and exports brgemm(..., bool is_vnni), pack,
+# could_pack and brgemm_release as the kernel calls them: 2.6 declares pack without exporting it;
+# the headers of 2.7 to 2.14 match; built and tested with 2.13.
+TORCH_VERSIONS = ((2, 7), (2, 15))  # [from, to)
 
 
 class KernelUnavailable(RuntimeError):
     """The native kernel could not be built or loaded here (the message says why)."""
 
 
-def _cpu_signature() -> str:
-    """A short hash of this CPU's type and features: the build uses -march=native, so a cache
-    shared between machines must not hand one CPU's build to another."""
-    features = platform.machine()
+def torch_version_problem(version: str) -> str:
+    """Why the kernel does not build against torch `version` ("" when it does)."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    (low, high) = TORCH_VERSIONS
+    if match and low <= (int(match[1]), int(match[2])) < high:
+        return ""
+    return (f"torch {version} is outside the versions the kernel builds against (>={low[0]}.{low[1]}, "
+            f"<{high[0]}.{high[1]}: it calls ATen's internal at::native::cpublas API)")
+
+
+def _cpu_signature(flags: Sequence[str]) -> str:
+    """A short hash of this CPU's type and features and the build flags: the build uses
+    -march=native, so a cache shared between machines must not hand one CPU's build to another."""
+    features = platform.machine() + " ".join(flags)
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "model name", "Features")):
@@ -55,36 +78,56 @@ def _cpu_signature() -> str:
     return hashlib.sha256(features.encode()).hexdigest()[:10]
 
 
-@functools.cache
-def load_kernel():
-    """Build (first time) and load the C++ kernel; KernelUnavailable with the reason if it cannot."""
-    from torch.utils.cpp_extension import load
+def build(flags: Sequence[str] = tuple(FLAGS)) -> ModuleType:
+    """Compile (or load from the build cache) the kernel with `flags`; KernelUnavailable with the
+    reason if torch's version is outside TORCH_VERSIONS or the build fails."""
+    problem = torch_version_problem(torch.__version__)
+    if problem:
+        raise KernelUnavailable(problem)
+    from torch.utils.cpp_extension import load  # the compiler toolchain: only when the kernel is built
 
     # -fopenmp only compiles ATen's parallel_for; the OpenMP symbols resolve to torch's own runtime
     # (nothing is linked), so the kernel shares torch's thread pool instead of fighting it.
     try:
-        return load(f"textclf_lstm_{_cpu_signature()}", [str(SOURCE)], extra_cflags=FLAGS, verbose=False)
+        return load(f"textclf_lstm_{_cpu_signature(flags)}", [str(SOURCE)], extra_cflags=list(flags), verbose=False)
     except Exception as error:  # compiler, ninja or headers missing, or a failed build
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
-        raise KernelUnavailable(f"{type(error).__name__}: {reason}") from error
+        raise KernelUnavailable(_build_failure(error)) from error
+
+
+def _build_failure(error: Exception) -> str:
+    """One line saying why a build failed: the error's first clause and, from ninja's output, the
+    first compiler error or else its last lines (the compile commands themselves say nothing)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    output = [line for line in lines[1:] if not line.startswith(("[", "FAILED:")) and " -c " not in line]
+    errors = [line for line in output if "error:" in line]
+    detail = errors[:1] or output[-2:]
+    return " ".join([f"{type(error).__name__}: {lines[0].split(': [')[0]}", *detail])[:400]
+
+
+@functools.cache
+def _load() -> tuple[ModuleType | None, str]:
+    """(kernel, "") or (None, why), decided once per process: a failed build takes about 30 s,
+    and every training run would otherwise try it again."""
+    try:
+        return build(), ""
+    except KernelUnavailable as error:
+        return None, str(error)
+
+
+def load_kernel() -> ModuleType:
+    """The kernel, built on first use; KernelUnavailable with the reason if it cannot be."""
+    kernel, why = _load()
+    if kernel is None:
+        raise KernelUnavailable(why)
+    return kernel
 
 
 def available() -> tuple[bool, str]:
     """(True, "") when the kernel builds and loads here, else (False, why)."""
-    try:
-        load_kernel()
-    except KernelUnavailable as error:
-        return False, str(error)
-    return True, ""
-
-
-def set_flush_denormal(on: bool) -> bool:
-    """Flush subnormal floats to zero on every intra-op thread, not only the calling one (which is
-    all torch.set_flush_denormal reaches once the thread pool exists). Only where the kernel is
-    already loaded (it never builds for this); False when it did nothing."""
-    if load_kernel.cache_info().currsize == 0:  # not loaded (functools.cache keeps only successes)
-        return False
-    return load_kernel().set_flush_denormal(on)
+    kernel, why = _load()
+    return kernel is not None, why
 
 
 def supports(rnn: nn.Module) -> bool:
@@ -99,24 +142,25 @@ class _Recurrence(torch.autograd.Function):
     zero initial states; both in the compute dtype."""
 
     @staticmethod
-    def forward(ctx, xp: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        kernel = load_kernel()
+    def forward(ctx, xp: torch.Tensor, w_hh: torch.Tensor, kernel: ModuleType) -> torch.Tensor:
         hs, gates, cs = kernel.forward(xp.contiguous(), w_hh.t().contiguous())
         ctx.save_for_backward(hs, gates, cs, w_hh)
+        ctx.kernel = kernel
         return hs
 
     @staticmethod
-    def backward(ctx, grad_hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def backward(ctx, grad_hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         hs, gates, cs, w_hh = ctx.saved_tensors
-        grad_gates = load_kernel().backward(grad_hs.to(hs.dtype).contiguous(), gates, cs, w_hh.contiguous())
+        grad_gates = ctx.kernel.backward(grad_hs.to(hs.dtype).contiguous(), gates, cs, w_hh.contiguous())
         steps, batch, width = grad_gates.shape
         # dW_hh = sum over steps of dgates_t^T h_{t-1}; h_{-1} = 0, so step 0 adds nothing.
         grad_w = grad_gates[1:].reshape(-1, width).t() @ hs[:-1].reshape(-1, hs.size(2))
-        return grad_gates, grad_w
+        return grad_gates, grad_w, None
 
 
-def lstm(rnn: nn.LSTM, steps: torch.Tensor) -> torch.Tensor:
+def lstm(rnn: nn.LSTM, steps: torch.Tensor, kernel: ModuleType | None = None) -> torch.Tensor:
     """nn.LSTM's output for time-major `steps` (T, B, D) and zero initial states, computed by this
-    kernel with nn.LSTM's own weights (under autocast the products run in bf16, as nn.LSTM's do)."""
+    kernel with nn.LSTM's own weights (under autocast the products run in bf16, as nn.LSTM's do).
+    `kernel`: a module from build() (benchmarks compare builds); default the process's kernel."""
     projected = nn.functional.linear(steps, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)  # (T, B, 4H)
-    return _Recurrence.apply(projected, rnn.weight_hh_l0.to(projected.dtype))
+    return _Recurrence.apply(projected, rnn.weight_hh_l0.to(projected.dtype), kernel or load_kernel())

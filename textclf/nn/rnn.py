@@ -6,13 +6,14 @@ a text's last real token (the state is read at that token), and the backward dir
 separate unidirectional RNN over each text reversed *within its length*, so it also starts at the
 last real token and meets padding only at the end. On CUDA, packed sequences are cuDNN's fast path
 and skip padded steps, so they are used there. Both paths give the same outputs and share weights.
-CPU training runs LSTM layers with textclf's own kernel (textclf.nn.native_lstm) on the same dense
-batches and weights; see use_native_lstm.
+LSTM layers can also run textclf's own CPU kernel (textclf.nn.native_lstm; bf16 training does) on
+the same dense batches and weights; see use_native_lstm.
 
-The layers take and return batch-first tensors (B, T, D) but run the RNNs time-major: when the
-input's memory is time-major (the Classifier embeds RNN input that way), the fused kernel reads it
-without a transposed copy, and the outputs stay time-major for the next layer (an imdb-lstm
-training step on CPU: 43 ms against 47-51 ms with batch-first RNNs).
+The layers take and return batch-first tensors (B, T, D) and run the RNNs time-major: a batch-first
+input is transposed, which the kernel copies into time-major memory, and each layer hands the next
+a batch-first view of its time-major outputs, read without a copy. Embedding straight into
+time-major memory to spare the first copy saved under 3 % of an imdb-lstm or ISEAR bilstm training
+step on an AVX2 AMD EPYC (benchmarks/bench_time_major.py), so the Classifier embeds batch-first.
 """
 
 from __future__ import annotations

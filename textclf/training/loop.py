@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +21,9 @@ from textclf.data.batching import Encoded, bucket_batches, collate
 from textclf.errors import TrainingError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.inference.model import predict_logits
-from textclf.nn import native_lstm
 from textclf.records import EpochRecord, Step
 from textclf.runtime import autocast
+from textclf.training.denormals import flush_denormals
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
 from textclf.training.schedule import lr_at
 
@@ -135,27 +134,6 @@ class FitResult:
     epochs_run: int
     seconds: float
     stopped_early: bool
-
-
-@contextmanager
-def flush_denormals(device: torch.device) -> Iterator[None]:
-    """Treat subnormal floats as zero on the CPU while training, then restore the default.
-
-    Gradients and optimizer moments that decay into the subnormal range (below 1.2e-38) make x86
-    arithmetic on them tens of times slower; on IMDb with the imdb-lstm preset in fp32 one epoch
-    of 3,600 texts took 19-26 s with them and 4.4-5.2 s without. Flushing them changes nothing
-    a model can learn from. torch.set_flush_denormal reaches the calling thread only; the native
-    LSTM kernel's helper, when that kernel is loaded, reaches the intra-op threads too."""
-    if device.type != "cpu":
-        yield
-        return
-    torch.set_flush_denormal(True)
-    native_lstm.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-        native_lstm.set_flush_denormal(False)
 
 
 def fit(

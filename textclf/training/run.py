@@ -41,7 +41,7 @@ from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.checkpoint import Checkpointer
 from textclf.training.data import PreparedData, data_record, held_out_test, prepare_data, read_inputs
-from textclf.training.kernels import select_lstm_kernel
+from textclf.training.kernels import resolve_precision, select_lstm_kernel
 from textclf.training.loop import FitResult, fit
 from textclf.training.optim import make_optimizer
 from textclf.vectors import Vectors, load_vectors, vector_words, widen
@@ -280,17 +280,19 @@ def open_checkpoint(out: str | Path | None, resume: bool, network: nn.Module, pr
     return checkpointer, (optimizer, state, best)
 
 
-def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, device: torch.device,
+def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, device: torch.device, precision: str,
             frozen: bool, callbacks: Callbacks, checkpointer: Checkpointer | None,
             resume_state: tuple | None) -> tuple[FitResult, str | None, StepRecorder]:
-    """fit() with the LSTM kernel chosen, the doctor's step recorder and its diagnosis of failures."""
+    """fit() in the resolved `precision`, with the LSTM kernel chosen, the doctor's step recorder and its
+    diagnosis of failures."""
     weights = class_weights(prepared.train.labels, len(prepared.labels)).to(device) \
         if config.train.class_weights == "balanced" else None
     recorder = StepRecorder()  # per-step loss and gradient norm for the doctor's monitors
-    lstm_kernel = select_lstm_kernel(network, device, config.train.lstm_kernel)
+    lstm_kernel = select_lstm_kernel(network, device, config.train.lstm_kernel, precision)
+    train_config = config.train.model_copy(update={"precision": precision})
     try:
         with diagnosed_failures(prepared, config.train, recorder):
-            result = fit(network, prepared.train, prepared.val, config.train, device=device,
+            result = fit(network, prepared.train, prepared.val, train_config, device=device,
                          loss_fn=nn.CrossEntropyLoss(weight=weights),
                          frozen_epochs=config.train.frozen_epochs if frozen else 0,
                          callbacks=[*callbacks, recorder], checkpoint=checkpointer, resume=resume_state)
@@ -326,7 +328,8 @@ def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, o
     """The neural family's run (see `train`)."""
     config, model_config = configure(config)
     device = resolve_device(config.train.device)
-    check_precision(device, config.train.precision)
+    precision = resolve_precision(device, config.train.precision)  # 'auto' becomes fp32 or bf16 here
+    check_precision(device, precision)
     dataset, test_data = read_inputs(data, test, config.data)
     prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
                             extra_words=vocabulary_words(config), vectors=config.vectors)
@@ -337,15 +340,16 @@ def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, o
         network = build_network(stage.model_config, prepared, stage.vectors, seed=config.train.seed, device=device)
         checkpointer, resume_state = open_checkpoint(out, resume, network, prepared, config)
         result, lstm_kernel, recorder = run_fit(
-            network, prepared, config, device=device, frozen=stage.vectors is not None, callbacks=callbacks,
-            checkpointer=checkpointer, resume_state=resume_state)
+            network, prepared, config, device=device, precision=precision, frozen=stage.vectors is not None,
+            callbacks=callbacks, checkpointer=checkpointer, resume_state=resume_state)
         saved_config = {"architecture": kind.id, "model": stage.model_config.model_dump(exclude={"architecture"}),
                         "vocab_size": prepared.tokenizer.get_vocab_size(), "num_labels": len(prepared.labels),
                         "max_length": prepared.max_length}
         model = Model(network, prepared.tokenizer, prepared.labels, saved_config, device=device)
         history = [entry.to_json() for entry in result.history]
-        extra = {"lstm_kernel": lstm_kernel, **monitor_run(prepared, config.train, history, recorder,
-                                                            architecture=kind.name, vectors=config.vectors)}
+        findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name,
+                               vectors=config.vectors)
+        extra = {"lstm_kernel": lstm_kernel, "precision": precision, **findings}
         record_run(model, kind, prepared, config, result, extra, stage.info, dataset, test_data)
     if out is not None:
         model.save(out)
