@@ -70,11 +70,11 @@ class _Section(BaseModel):
 class AugmentConfig(_Section):
     """Augmentation of the training split (textclf.data.augment); validation and test are never touched."""
 
-    copies: int = Field(1, ge=1, le=20)  # augmented variants of each training text
-    eda: float = Field(0.0, ge=0, le=0.5)  # share of words swapped, deleted and inserted (EDA)
-    synonyms: float = Field(0.0, ge=0, le=0.5)  # share of words replaced by a synonym
-    synonym_file: str | None = None  # word<TAB>syn1,syn2 lines; default: neighbours in --vectors
-    templates: str | None = None  # LABEL<TAB>template-with-{text} lines
+    copies: int = Field(1, ge=1, le=20, description="augmented variants of each training text")
+    eda: float = Field(0.0, ge=0, le=0.5, description="share of a text's words swapped, deleted and inserted (EDA)")
+    synonyms: float = Field(0.0, ge=0, le=0.5, description="share of a text's words replaced by a synonym")
+    synonym_file: str | None = Field(None, description="word<TAB>syn1,syn2 lines; default: neighbours in --vectors")
+    templates: str | None = Field(None, description="LABEL<TAB>template lines, each template with {text}")
 
     @property
     def enabled(self) -> bool:
@@ -104,20 +104,19 @@ def augment_flag(value: str) -> dict[str, Any]:
 class DataConfig(_Section):
     """How texts are read, split and tokenised."""
 
-    text_column: str | None = None
-    label_column: str | None = None
-    test: str | None = None
-    test_size: float | None = None
-    val_size: float = 0.1
-    min_freq: int = Field(1, ge=1)
-    max_vocab: int = Field(50_000, ge=10)
-    max_length: int | None = Field(None, ge=1)
-    max_length_cap: int = Field(400, ge=1)
-    max_length_percentile: float = Field(95.0, gt=0, le=100)
-    # With --vectors: add up to this many of the vectors file's most frequent words that the
-    # training data lacks, so words first seen at prediction time keep their pretrained vector.
-    extend_vocab: int = Field(0, ge=0)
-    augment: AugmentConfig | None = None
+    text_column: str | None = Field(None, description="the text column (default: text, sentence, review, content)")
+    label_column: str | None = Field(None, description="the label column (default: label, emotion, sentiment, ...)")
+    test: str | None = Field(None, description="a labelled test file")
+    test_size: float | None = Field(None, description="or: hold out this fraction of the data as the test set")
+    val_size: float = Field(0.1, description="validation fraction, always taken from the training part")
+    min_freq: int = Field(1, ge=1, description="a word needs this many training occurrences to enter the vocabulary")
+    max_vocab: int = Field(50_000, ge=10, description="the most frequent words kept")
+    max_length: int | None = Field(None, ge=1, description="tokens kept per text (default: from the data)")
+    max_length_cap: int = Field(400, ge=1, description="upper bound of the max_length chosen from the data")
+    max_length_percentile: float = Field(95.0, gt=0, le=100, description="max_length = this percentile of lengths")
+    extend_vocab: int = Field(0, ge=0, description="with --vectors: add up to this many of the vectors' most frequent "
+                              "words the training data lacks, so they keep their vector at prediction")
+    augment: AugmentConfig | None = Field(None, description="augmentation of the training split (see augment.*)")
 
 
 class ModelConfig(BaseModel):
@@ -125,12 +124,12 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    architecture: str = "cnn"
-    # With --vectors the vectors' size, unless set: a larger value appends trainable dimensions.
-    embedding_dim: int = Field(100, ge=1)
-    dropout: float = Field(0.5, ge=0, lt=1)
-    hidden_dim: int = Field(0, ge=0)
-    hidden_activation: Literal["relu", "elu", "tanh", "gelu"] = "relu"
+    architecture: str = Field("cnn", description="the model kind: see textclf models")
+    embedding_dim: int = Field(100, ge=1, description="with --vectors their size unless set; larger adds trained "
+                               "dimensions")
+    dropout: float = Field(0.5, ge=0, lt=1, description="before the classifier head")
+    hidden_dim: int = Field(0, ge=0, description="a hidden layer in the head (0: none)")
+    hidden_activation: Literal["relu", "elu", "tanh", "gelu"] = Field("relu", description="of that hidden layer")
 
     def encoder_options(self) -> dict[str, Any]:
         """The keys that are not shared classifier settings: they configure the encoder."""
@@ -140,27 +139,31 @@ class ModelConfig(BaseModel):
 class TrainConfig(_Section):
     """The optimisation. Device, seed and precision are explicit; nothing is global."""
 
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.06, ge=0, lt=1)
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    clip_norm: float = Field(5.0, gt=0)
-    patience: int = Field(3, ge=1)
-    class_weights: Literal["none", "balanced"] = "none"
-    freeze_embeddings: bool = False
-    frozen_epochs: int = Field(1, ge=0)
-    seed: int = 0
-    device: str = "auto"
+    epochs: int = Field(10, ge=1, description="at most this many epochs (early stopping may end sooner)")
+    batch_size: int = Field(64, ge=1, description="texts per optimizer step")
+    lr: float = Field(2e-3, gt=0, description="peak learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's, on weights (not embeddings, biases, norms)")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="share of the steps the learning rate warms up")
+    schedule: Literal["linear", "cosine", "constant"] = Field("linear", description="learning rate after warmup")
+    clip_norm: float = Field(5.0, gt=0, description="gradients are scaled to at most this global L2 norm")
+    patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")
+    class_weights: Literal["none", "balanced"] = Field("none", description="weight the loss by inverse class "
+                                                       "frequency")
+    freeze_embeddings: bool = Field(False, description="keep pretrained vectors fixed throughout")
+    frozen_epochs: int = Field(1, ge=0, description="with --vectors: epochs with the embeddings frozen first")
+    seed: int = Field(0, description="the splits, initialisation, batch order and dropout")
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps")
     # auto = bf16 autocast where the hardware computes in bf16 (CUDA with bf16; CPUs with AVX512-BF16 or
     # AMX), fp32 elsewhere: without native bf16 a CPU runs bf16 several times slower (textclf.training.kernels).
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast where the CPU or "
+                                                       "GPU computes in bf16, else fp32")
     # CPU LSTM kernel for training: textclf's own (textclf.nn.native_lstm) or nn.LSTM's oneDNN one;
     # auto = the native one for bf16 training (oneDNN's with a warning where it cannot build), oneDNN's for fp32.
-    lstm_kernel: Literal["auto", "native", "onednn"] = "auto"
-    threads: int | None = Field(None, ge=1)
-    linear_baseline: bool = True  # fit TF-IDF + LR on the same split for the doctor (capped at 20,000 texts)
+    lstm_kernel: Literal["auto", "native", "onednn"] = Field("auto", description="CPU LSTM training kernel: auto "
+                                                             "(textclf's for bf16, oneDNN's for fp32)")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's)")
+    linear_baseline: bool = Field(True, description="fit the doctor's linear model on the same split (<= 20,000 "
+                                  "texts) to compare")
 
     @field_validator("device")
     @classmethod
@@ -171,11 +174,12 @@ class TrainConfig(_Section):
 
 
 class RunConfig(_Section):
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    vectors: str | None = None
-    preset: str | None = None
+    data: DataConfig = Field(default_factory=DataConfig, description="reading, splitting, tokenising: data.*")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the model kind and its settings: model.*")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="the optimisation: train.*")
+    vectors: str | None = Field(None, description="pretrained word vectors: a GloVe/word2vec/fastText file or "
+                                "glove-6b-50d")
+    preset: str | None = Field(None, description="a named preset: see textclf presets")
 
 
 def _section_fields(key: str) -> list[str]:

@@ -48,9 +48,9 @@ class MajoritySettings(_Settings):
 
 
 class NgramSettings(_Settings):
-    ngram_range: tuple[int, int] = (1, 2)
-    min_df: int = Field(2, ge=1)  # in how many training texts an n-gram must occur
-    max_features: int | None = Field(None, ge=1)  # keep the most frequent n-grams (None: all)
+    ngram_range: tuple[int, int] = Field((1, 2), description="the shortest and longest word n-grams")
+    min_df: int = Field(2, ge=1, description="an n-gram must occur in this many training texts")
+    max_features: int | None = Field(None, ge=1, description="keep the most frequent n-grams (default: all)")
 
     @field_validator("ngram_range")
     @classmethod
@@ -60,30 +60,35 @@ class NgramSettings(_Settings):
         return value
 
 
+SUBLINEAR = "term frequency as 1 + ln(tf)"
+INVERSE_C = "inverse L2 regularisation strength"
+MAX_ITER = "solver iterations at most"
+
+
 class TfidfLRSettings(NgramSettings):
-    sublinear_tf: bool = True
-    C: float = Field(4.0, gt=0)  # inverse L2 regularisation strength
-    max_iter: int = Field(1000, ge=1)
+    sublinear_tf: bool = Field(True, description=SUBLINEAR)
+    C: float = Field(4.0, gt=0, description=INVERSE_C)
+    max_iter: int = Field(1000, ge=1, description=MAX_ITER)
 
 
 class TfidfSVMSettings(NgramSettings):
-    sublinear_tf: bool = True
-    C: float = Field(0.5, gt=0)
-    max_iter: int = Field(1000, ge=1)
+    sublinear_tf: bool = Field(True, description=SUBLINEAR)
+    C: float = Field(0.5, gt=0, description=INVERSE_C)
+    max_iter: int = Field(1000, ge=1, description=MAX_ITER)
 
 
 class NBSVMSettings(NgramSettings):
-    alpha: float = Field(1.0, gt=0)  # Laplace smoothing of the NB counts
-    C: float = Field(0.1, gt=0)
-    loss: Literal["logistic", "squared_hinge"] = "logistic"  # NB-LR, or the paper's L2-loss SVM
-    beta: float = Field(1.0, gt=0, le=1)  # the paper's interpolation w' = (1-beta) mean|w| + beta w
-    max_iter: int = Field(1000, ge=1)
+    alpha: float = Field(1.0, gt=0, description="Laplace smoothing of the NB counts")
+    C: float = Field(0.1, gt=0, description=INVERSE_C)
+    loss: Literal["logistic", "squared_hinge"] = Field("logistic", description="NB-LR, or the paper's L2-loss SVM")
+    beta: float = Field(1.0, gt=0, le=1, description="the paper's interpolation w' = (1-beta) mean|w| + beta w")
+    max_iter: int = Field(1000, ge=1, description=MAX_ITER)
 
 
 class TfidfSGDSettings(NgramSettings):
-    sublinear_tf: bool = True
-    alpha: float = Field(1e-5, gt=0)  # L2 strength of SGD's logistic regression
-    epochs: int = Field(10, ge=1)
+    sublinear_tf: bool = Field(True, description=SUBLINEAR)
+    alpha: float = Field(1e-5, gt=0, description="L2 strength of SGD's logistic regression")
+    epochs: int = Field(10, ge=1, description="passes of SGD")
 
 
 Estimator = Callable[..., Any]  # (settings, *, binary: bool, class_weight, seed) -> a scikit-learn estimator

@@ -14,8 +14,8 @@ from textclf.search import Choice, IntRange
 class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kernel_sizes: tuple[int, ...] = Field((3, 4, 5), min_length=1)
-    num_filters: int = Field(100, ge=1)
+    kernel_sizes: tuple[int, ...] = Field((3, 4, 5), min_length=1, description="widths of the parallel convolutions")
+    num_filters: int = Field(100, ge=1, description="filters per width")
 
 
 class CNNEncoder(nn.Module):

@@ -26,17 +26,17 @@ from textclf.search import Choice, IntRange
 class CNNRNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kernel_sizes: tuple[int, ...] = Field((3,), min_length=1)
-    num_filters: int = Field(100, ge=1)
+    kernel_sizes: tuple[int, ...] = Field((3,), min_length=1, description="widths of the convolutions")
+    num_filters: int = Field(100, ge=1, description="filters per width")
     pool_size: int = Field(2, ge=1, description="max-pool width after the convolution; 1 = none")
     conv_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between convolution and RNN")
     branch_per_kernel: bool = Field(False, description="one recurrent stack per kernel size")
     rnn_dim: int = Field(100, ge=1, description="recurrent size per direction")
-    num_layers: int = Field(1, ge=1)
-    bidirectional: bool = False
+    num_layers: int = Field(1, ge=1, description="recurrent layers")
+    bidirectional: bool = Field(False, description="add a backward direction")
     rnn_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between recurrent layers")
     # max over time, as for the recurrent encoders (ISEAR, 3 seeds: 0.566 against 0.530 for last)
-    pooling: Literal["last", "max", "mean", "attention"] = "max"
+    pooling: Literal["last", "max", "mean", "attention"] = Field("max", description="masked pooling over time")
 
 
 def pooled_lengths(lengths: torch.Tensor, pool_size: int) -> torch.Tensor:

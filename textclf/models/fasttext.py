@@ -15,8 +15,8 @@ _HASH_MULTIPLIER = 1_000_003
 class FastTextConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bigrams: bool = True
-    bigram_buckets: int = Field(131_072, ge=1)
+    bigrams: bool = Field(True, description="add hashed word pairs to the words")
+    bigram_buckets: int = Field(131_072, ge=1, description="hash buckets (rows) of the word-pair table")
 
 
 class FastTextEncoder(nn.Module):

@@ -34,7 +34,7 @@ def _rnn_config(name: str, *, backward: bool) -> type[BaseModel]:
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         rnn_dim: int = Field(128, ge=1, description="recurrent size per direction")
-        num_layers: int = Field(1, ge=1)
+        num_layers: int = Field(1, ge=1, description="recurrent layers")
         bidirectional: bool = Field(backward, description="add a backward direction")
         rnn_dropout: float = Field(0.0, ge=0, lt=1, description="dropout between recurrent layers")
         pooling: Pooling = Field("max", description="masked max over time, or last state, mean, attention")

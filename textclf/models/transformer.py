@@ -22,8 +22,8 @@ class TransformerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_dim: int = Field(128, ge=1, description="width of the attention layers")
-    num_heads: int = Field(4, ge=1)
-    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1, description="attention heads (model_dim must divide by it)")
+    num_layers: int = Field(2, ge=1, description="encoder layers")
     ff_dim: int = Field(256, ge=1, description="width of each layer's feed-forward block")
     layer_dropout: float = Field(0.1, ge=0, lt=1, description="dropout inside the layers")
 
