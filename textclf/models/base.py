@@ -35,6 +35,9 @@ class EncoderSpec:
     train_defaults: dict[str, Any] = field(default_factory=dict)  # training settings (lr, epochs, ...)
     sparse_embeddings: bool = False  # sparse gradients for its embedding tables (see make_optimizer)
     search_space: dict[str, Param] = field(default_factory=dict)  # what `textclf tune` varies, over search.NEURAL
+    # Defaults that depend on the data: summary (the run's data summary) -> {"model.x": ..., "train.y": ...},
+    # applied to the settings the user did not set.
+    data_defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 class Classifier(nn.Module):

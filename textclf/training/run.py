@@ -34,7 +34,7 @@ from textclf.folder import check_output_dir, library_versions, write_json
 from textclf.inference.loading import load_model
 from textclf.inference.model import Model
 from textclf.inference.predictor import Predictor
-from textclf.models import build_classifier, resolve_model_config
+from textclf.models import build_classifier, neural_kind, resolve_model_config
 from textclf.nn.rnn import use_native_lstm
 from textclf.records import Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
@@ -179,6 +179,24 @@ def configure(config: RunConfig) -> tuple[RunConfig, ModelConfig]:
             "were given. Pass --vectors PATH, or set data.extend_vocab=0."
         )
     return config.model_copy(update={"train": config.train.model_copy(update=unset)}), model_config
+
+
+def size_to_data(original: RunConfig, config: RunConfig, model_config: ModelConfig,
+                 summary: dict[str, Any]) -> tuple[RunConfig, ModelConfig]:
+    """The kind's data-dependent defaults (EncoderSpec.data_defaults), for the settings the user did not
+    set in `original`."""
+    _, spec = neural_kind(model_config.architecture)
+    if spec.data_defaults is None:
+        return config, model_config
+    model_updates, train_updates = {}, {}
+    for name, value in spec.data_defaults(summary).items():
+        section, key = name.split(".", 1)
+        if section == "model" and key not in original.model.model_fields_set:
+            model_updates[key] = value
+        elif section == "train" and key not in original.train.model_fields_set:
+            train_updates[key] = value
+    config = config.model_copy(update={"train": config.train.model_copy(update=train_updates)})
+    return config, ModelConfig.model_validate({**model_config.model_dump(), **model_updates})
 
 
 def vocabulary_words(config: RunConfig) -> list[str]:
@@ -326,6 +344,7 @@ def record_run(model: Model, kind: ModelKind, prepared: PreparedData, config: Ru
 def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, out: str | Path | None,
                   callbacks: Callbacks, on_data: Callable[[dict], None] | None, resume: bool) -> Model:
     """The neural family's run (see `train`)."""
+    original = config
     config, model_config = configure(config)
     device = resolve_device(config.train.device)
     precision = resolve_precision(device, config.train.precision)  # 'auto' becomes fp32 or bf16 here
@@ -333,6 +352,7 @@ def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, o
     dataset, test_data = read_inputs(data, test, config.data)
     prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
                             extra_words=vocabulary_words(config), vectors=config.vectors)
+    config, model_config = size_to_data(original, config, model_config, prepared.summary.to_json())
     stage = attach_vectors(config, prepared, model_config)
     if on_data is not None:
         on_data(prepared.summary.to_json())
