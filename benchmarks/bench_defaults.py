@@ -52,7 +52,8 @@ def run(data: Path, dataset: str, model: str, vectors: str | None, seed: int, se
         read_dataset(data / test_file).texts)]), minlength=len(trained.labels))
     return {"dataset": dataset, "model": model, "vectors": vectors, "seed": seed, "settings": settings,
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "val_accuracy": metrics["validation"]["val_accuracy"], "val_macro_f1": metrics["validation"]["val_macro_f1"],
+            "val_accuracy": metrics["validation"]["val_accuracy"],
+            "val_macro_f1": metrics["validation"]["val_macro_f1"],
             "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
             "epochs_run": metrics["epochs_run"], "largest_class_share": float(counts.max() / counts.sum()),
             "config": trained.config["model"]}
@@ -91,15 +92,17 @@ def main() -> None:
             r["settings"], sort_keys=True)) != key or r["seed"] not in args.seeds] + rows
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(document, indent=2) + "\n")
-    print("| data | model | settings | seeds | test accuracy (mean) | validation accuracy | train s (median) | target |")
+    print("| data | model | settings | seeds | test accuracy (mean) | validation accuracy | train s (median) "
+          "| target |")
     print("|---|---|---|---|---|---|---|---|")
     groups: dict[tuple, list[dict]] = {}
     for row in document["runs"]:
         groups.setdefault((row["dataset"], row["model"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
     for (dataset, model, shown), rows in groups.items():
-        print(f"| {dataset} | {model} | {shown if shown != '{}' else 'defaults'} | {len(rows)} "
-              f"| {statistics.mean(r['accuracy'] for r in rows):.3f} | {statistics.mean(r['val_accuracy'] for r in rows):.3f} "
-              f"| {statistics.median(r['train_seconds'] for r in rows):.1f} | ≥ {rows[0]['target']} |")
+        test = statistics.mean(r["accuracy"] for r in rows)
+        validation = statistics.mean(r["val_accuracy"] for r in rows)
+        print(f"| {dataset} | {model} | {shown if shown != '{}' else 'defaults'} | {len(rows)} | {test:.3f} "
+              f"| {validation:.3f} | {statistics.median(r['train_seconds'] for r in rows):.1f} | ≥ {rows[0]['target']} |")
     print(f"wrote {args.out}")
 
 
