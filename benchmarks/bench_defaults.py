@@ -101,8 +101,9 @@ def main() -> None:
     for (dataset, model, shown), rows in groups.items():
         test = statistics.mean(r["accuracy"] for r in rows)
         validation = statistics.mean(r["val_accuracy"] for r in rows)
+        seconds = statistics.median(r["train_seconds"] for r in rows)
         print(f"| {dataset} | {model} | {shown if shown != '{}' else 'defaults'} | {len(rows)} | {test:.3f} "
-              f"| {validation:.3f} | {statistics.median(r['train_seconds'] for r in rows):.1f} | ≥ {rows[0]['target']} |")
+              f"| {validation:.3f} | {seconds:.1f} | ≥ {rows[0]['target']} |")
     print(f"wrote {args.out}")
 
 
