@@ -35,6 +35,12 @@ def write_corpus(path: Path, n_per_class: int = 80, seed: int = 0, labels: dict 
     return path
 
 
+@pytest.fixture(autouse=True)
+def _embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """embed-lr caches embeddings under $TEXTCLF_CACHE_DIR: a new folder per test, never the user's cache."""
+    monkeypatch.setenv("TEXTCLF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "train.csv")

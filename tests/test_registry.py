@@ -31,6 +31,8 @@ PINNED = [
     ("tfidf-lr", "textclf.tfidf-lr.v1", "linear"),
     ("tfidf-svm", "textclf.tfidf-svm.v1", "linear"),
     ("nbsvm", "textclf.nbsvm.v1", "linear"),
+    ("hf", "textclf.hf.v1", "pretrained"),
+    ("embed-lr", "textclf.embed-lr.v1", "pretrained"),
 ]
 
 
@@ -48,7 +50,8 @@ def test_ids_are_unique_and_every_spec_and_family_resolves():
 
 def test_lookup_by_name_or_id_and_one_line_for_an_unknown_name():
     assert get_kind("cnn") is get_kind("textclf.cnn.v1")
-    with pytest.raises(ConfigError, match=r"^Unknown model 'cnnn': expected one of cnn, fasttext, .*nbsvm. Run "):
+    with pytest.raises(ConfigError, match=r"^Unknown model 'cnnn': expected one of cnn, fasttext, .*nbsvm, hf, "
+                                          r"embed-lr. Run "):
         get_kind("cnnn")
 
 

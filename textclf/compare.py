@@ -43,6 +43,7 @@ from textclf.inference.predictor import Predictor
 from textclf.linear.model import parse_settings
 from textclf.models import resolve_model_config
 from textclf.presets import get_preset
+from textclf.pretrained.settings import resolve_run
 from textclf.registry import find_kind, kinds, spec_of
 from textclf.training.run import train
 
@@ -206,7 +207,8 @@ def run_config(settings: CompareSettings, run: Run) -> RunConfig:
     """The RunConfig of one run, built as `textclf train` builds it from the same flags."""
     linear = not run.preset and _is_linear(run.name)
     flags: dict[str, Any] = {"train": {"seed": run.seed}, "data": {}}
-    if settings.vectors and not linear:  # word vectors are for the neural models
+    kind = None if run.preset else find_kind(run.name)
+    if settings.vectors and (kind is None or kind.family == "neural"):  # word vectors are for the neural models
         flags["vectors"] = settings.vectors
     for key in ("val_size", "text_column", "label_column"):
         if getattr(settings, key) is not None:
@@ -236,6 +238,8 @@ def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
         try:
             if kind.family == "linear":
                 parse_settings(spec_of(kind), kind.name, config.model.encoder_options())
+            elif kind.family == "pretrained":
+                resolve_run(kind, config)  # settings, and the encoder folder they name
             else:
                 resolve_model_config(config.model)
         except ConfigError as error:

@@ -140,10 +140,17 @@ class TrainConfig(_Section):
     """The optimisation. Device, seed and precision are explicit; nothing is global."""
 
     epochs: int = Field(10, ge=1, description="at most this many epochs (early stopping may end sooner)")
-    batch_size: int = Field(64, ge=1, description="texts per optimizer step")
+    batch_size: int = Field(64, ge=1, description="texts per batch")
+    # Batches whose gradients are summed before each optimizer step: an effective batch of
+    # batch_size * accumulation_steps texts in the memory of one batch.
+    accumulation_steps: int = Field(1, ge=1, description="batches summed into each optimizer step")
     lr: float = Field(2e-3, gt=0, description="peak learning rate")
     weight_decay: float = Field(0.01, ge=0, description="AdamW's, on weights (not embeddings, biases, norms)")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="share of the steps the learning rate warms up")
+    # Layer-wise learning-rate decay for pretrained encoders: layer i of L (from the bottom) learns at
+    # lr * layer_decay ** (L - i), the embeddings at lr * layer_decay ** (L + 1); 1 = one rate for all.
+    layer_decay: float = Field(1.0, gt=0, le=1, description="per-layer learning-rate decay of pretrained encoders "
+                               "(1: one rate for all)")
     schedule: Literal["linear", "cosine", "constant"] = Field("linear", description="learning rate after warmup")
     clip_norm: float = Field(5.0, gt=0, description="gradients are scaled to at most this global L2 norm")
     patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")

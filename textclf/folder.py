@@ -6,6 +6,7 @@
       tokenizer.json     the HF tokenizers file
       model.safetensors  the weights (tensors only)
       training.json      settings, data summary, history, metrics, findings
+      encoder_config.json  (pretrained kinds only) the encoder's Hugging Face config
 
 Everything is written to a temporary sibling and renamed into place, so a failed write never leaves
 half a file or folder and never replaces a good one. Reading checks completeness, the format version
@@ -34,7 +35,8 @@ from textclf.registry import ModelKind, find_kind
 FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
-WRITTEN_FILES = (*MODEL_FILES, "metrics.json", "curves.png", "confusion.png", "model.onnx", "predictions.json")
+WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
+                 "predictions.json")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000

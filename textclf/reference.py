@@ -87,9 +87,9 @@ def configuration_reference() -> str:
         own = {k: v for k, v in {**getattr(spec, "defaults", {}), **getattr(spec, "train_defaults", {})}.items()}
         if own:
             lines += ["Its defaults over the shared ones: " + ", ".join(f"`{k}` {v}" for k, v in own.items()) + ".", ""]
-        if spec.settings.model_fields:
+        if getattr(spec, "settings", None) is not None and spec.settings.model_fields:
             lines += [*_table("model.", spec.settings), ""]
-        if spec.search_space:
+        if getattr(spec, "search_space", None):
             lines += [f"`textclf tune` searches: {_space(spec.search_space)}.", ""]
     lines += ["Families: " + "; ".join(f"{name}: {family.description}" for name, family in FAMILIES.items()) + ".", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -48,6 +48,9 @@ FAMILIES: dict[str, Family] = {
                      "embedding -> encoder -> dropout -> linear logits, trained with PyTorch"),
     "linear": Family("textclf.training.linear:train_linear", "textclf.linear.model:load_linear",
                      "word n-gram features -> linear model, fitted with scikit-learn"),
+    "pretrained": Family("textclf.pretrained.run:train_pretrained", "textclf.pretrained.model:load_pretrained",
+                         "a Hugging Face encoder (transformers, the textclf[transformers] extra) -> pooling -> "
+                         "linear logits"),
 }
 
 KINDS: tuple[ModelKind, ...] = (
@@ -78,6 +81,12 @@ KINDS: tuple[ModelKind, ...] = (
     ModelKind("nbsvm", "textclf.nbsvm.v1", "linear", "textclf.linear.model:NBSVM",
               "Baseline: NBSVM (Wang & Manning 2012): NB log-count ratios of binary 1-2 grams + linear model, "
               "one-vs-rest"),
+    ModelKind("hf", "textclf.hf.v1", "pretrained", "textclf.pretrained.settings:HF",
+              "Fine-tuned Hugging Face encoder (model.path: a folder, a Hub name, or minilm = all-MiniLM-L6-v2 "
+              "offline): mean or [CLS] pooling -> dropout -> linear"),
+    ModelKind("embed-lr", "textclf.embed-lr.v1", "pretrained", "textclf.pretrained.settings:EMBED_LR",
+              "Frozen sentence embeddings (mean pooled, normalised; minilm by default) + logistic regression: "
+              "cheap and strong on small data"),
 )
 
 

@@ -6,8 +6,11 @@ from textclf.data.tokenize import (
     build_tokenizer,
     choose_max_length,
     encode,
+    encode_truncated,
     token_counts,
     truncate,
+    truncating,
+    unknown_id,
     vocabulary,
 )
 
@@ -40,3 +43,18 @@ def test_lengths_truncation_and_counts():
     assert choose_max_length(np.arange(1, 101), percentile=95, cap=400) == 96
     assert choose_max_length(np.arange(1, 1001), percentile=95, cap=400) == 400
     assert choose_max_length(np.zeros(5, dtype=int)) == 1
+
+
+def test_a_pretrained_tokenizer_truncates_by_itself_keeping_its_special_tokens():
+    from tests.pretrained.conftest import wordpiece_tokenizer  # the BERT-style tokenizer the pretrained tests use
+
+    pretrained = wordpiece_tokenizer(["one two three four five six seven eight"] * 3)
+    texts = ["one two three four five six", "two", ""]
+    full = encode(pretrained, texts)
+    pretrained.enable_padding(length=32)  # as some tokenizer.json files ship (MiniLM's): textclf never pads so
+    cut = truncating(pretrained, 5)
+    assert pretrained.padding is not None and cut.padding is None
+    ids = encode_truncated(cut, texts, encode(cut, texts), 5)
+    cls, sep = pretrained.token_to_id("[CLS]"), pretrained.token_to_id("[SEP]")
+    assert [row.tolist() for row in ids] == [[cls, *full[0][1:4].tolist(), sep], full[1].tolist(), [cls, sep]]
+    assert unknown_id(pretrained) == pretrained.token_to_id("[UNK]") and unknown_id(build_tokenizer([])) == UNK_ID

@@ -121,6 +121,34 @@ def truncate(ids: list[np.ndarray], max_length: int) -> list[np.ndarray]:
     return [row[:max_length] for row in ids]
 
 
+def truncating(tokenizer: Tokenizer, max_length: int) -> Tokenizer:
+    """A copy of a pretrained encoder's `tokenizer` that cuts every text at `max_length` tokens by its
+    own truncation (which keeps the special tokens its post-processor adds, e.g. [CLS] ... [SEP]) and
+    never pads: batches are padded by textclf, to their longest text."""
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_padding()
+    copy.enable_truncation(max_length)
+    return copy
+
+
+def encode_truncated(tokenizer: Tokenizer, texts: Sequence[str], ids: list[np.ndarray],
+                     max_length: int) -> list[np.ndarray]:
+    """`ids` (encode's untruncated ids of `texts`) cut to `max_length` by `tokenizer`, a `truncating`
+    tokenizer: only the texts that are too long are encoded again."""
+    long = [i for i, row in enumerate(ids) if len(row) > max_length]
+    out = list(ids)
+    for i, encoding in zip(long, tokenizer.encode_batch([texts[i] for i in long]) if long else [], strict=True):
+        out[i] = np.asarray(encoding.ids, dtype=np.int64)
+    return out
+
+
+def unknown_id(tokenizer: Tokenizer) -> int | None:
+    """The id of the tokenizer's unknown token (textclf's own: UNK_ID), or None when its model has
+    none (byte-level BPE can spell any text)."""
+    token = getattr(tokenizer.model, "unk_token", None)
+    return tokenizer.token_to_id(token) if token else None
+
+
 def choose_max_length(lengths: np.ndarray, *, percentile: float = 95.0, cap: int = 400) -> int:
     """The `percentile` of training lengths, at least 1 and at most `cap`."""
     if len(lengths) == 0:

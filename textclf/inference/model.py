@@ -47,12 +47,14 @@ class Model(Predictor):
 
     `config` is the content of config.json (architecture, model settings, sizes, max_length);
     `training` the content of training.json (settings, metrics, data fingerprint, vectors).
+    `files` are JSON files the model's family needs besides those (name -> content, e.g. a pretrained
+    encoder's encoder_config.json): saved with it, so that a loaded model saves the same folder.
     `threads` caps torch's intra-op threads while predicting (None: torch's own count).
     """
 
     def __init__(
         self,
-        network: Classifier,
+        network: torch.nn.Module,
         tokenizer: Tokenizer,
         labels: Sequence[str],
         config: dict[str, Any],
@@ -60,6 +62,7 @@ class Model(Predictor):
         *,
         device: str | torch.device = "cpu",
         threads: int | None = None,
+        files: dict[str, Any] | None = None,
     ) -> None:
         self.network = network
         self.tokenizer = tokenizer
@@ -68,6 +71,7 @@ class Model(Predictor):
         self.training = training or {}
         self.device = resolve_device(device)
         self.threads = threads
+        self.files = dict(files or {})
         self.extra_files: dict = {}  # name -> writer(path), saved beside the model files
         self.network.to(self.device).eval()
 
@@ -125,6 +129,8 @@ class Model(Predictor):
             state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
             safetensors.torch.save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             write_json(tmp / "training.json", self.training)
+            for name, content in self.files.items():
+                write_json(tmp / name, content)
             for name, writer in self.extra_files.items():
                 writer(tmp / name)
 

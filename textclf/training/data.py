@@ -18,13 +18,15 @@ from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
 from textclf.data.text import clean_text, count_empty, suspicious_labels
 from textclf.data.tokenize import (
-    UNK_ID,
     build_tokenizer,
     choose_max_length,
     encode,
+    encode_truncated,
     extend_vocabulary,
     token_counts,
     truncate,
+    truncating,
+    unknown_id,
 )
 from textclf.errors import ConfigError, DataError
 from textclf.records import DataSummary
@@ -154,15 +156,20 @@ class PreparedData:
 
 
 def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, seed: int,
-                 extra_words: Sequence[str] = (), vectors: str | None = None) -> PreparedData:
+                 extra_words: Sequence[str] = (), vectors: str | None = None,
+                 tokenizer: Tokenizer | None = None) -> PreparedData:
     """Split (and augment the training split), learn the vocabulary on train, encode and truncate
     every split, summarise.
 
     `extra_words` (e.g. a vectors file's most frequent words) are appended to the vocabulary;
-    `vectors` is where augmentation finds synonyms.
+    `vectors` is where augmentation finds synonyms. `tokenizer`, a pretrained encoder's, replaces the
+    learnt vocabulary: texts are then cut by its own truncation, so that the special tokens it adds
+    stay (textclf.data.tokenize.truncating).
     """
     splits, labels = split_inputs(data, test, config, seed, vectors)
-    tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
+    pretrained = tokenizer is not None
+    if tokenizer is None:
+        tokenizer = build_tokenizer(splits.train.texts, min_freq=config.min_freq, max_vocab=config.max_vocab)
     trained_vocab = tokenizer.get_vocab_size()
     if extra_words:
         tokenizer = extend_vocabulary(tokenizer, extra_words)
@@ -171,7 +178,14 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     max_length = config.max_length or choose_max_length(
         train_lengths, percentile=config.max_length_percentile, cap=config.max_length_cap
     )
+    if pretrained:
+        tokenizer = truncating(tokenizer, max_length)
+        train_ids = encode_truncated(tokenizer, splits.train.texts, raw_train, max_length)
+        val_ids = encode_truncated(tokenizer, splits.val.texts, raw_val, max_length)
+    else:
+        train_ids, val_ids = truncate(raw_train, max_length), truncate(raw_val, max_length)
     val_tokens = np.concatenate(raw_val) if raw_val else np.zeros(0, dtype=np.int64)
+    unknown = unknown_id(tokenizer)
     train_labels = label_ids(splits.train, labels)
     summary = DataSummary(
         n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test) if splits.test is not None else 0,
@@ -179,13 +193,13 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
         vocab_size=tokenizer.get_vocab_size(), max_length=max_length,
         truncated_fraction=float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         median_length=float(np.median(train_lengths)) if len(train_lengths) else 0.0,
-        val_oov_rate=float(np.mean(val_tokens == UNK_ID)) if len(val_tokens) else 0.0,
+        val_oov_rate=float(np.mean(val_tokens == unknown)) if len(val_tokens) and unknown is not None else 0.0,
         extra={"vocab_from_vectors": tokenizer.get_vocab_size() - trained_vocab, **split_facts(splits)},
     )
     return PreparedData(
         labels=labels, tokenizer=tokenizer, max_length=max_length,
-        train=Encoded(truncate(raw_train, max_length), train_labels),
-        val=Encoded(truncate(raw_val, max_length), label_ids(splits.val, labels)),
+        train=Encoded(train_ids, train_labels),
+        val=Encoded(val_ids, label_ids(splits.val, labels)),
         splits=splits, summary=summary, fingerprint=splits_fingerprint(splits),
         counts=token_counts(raw_train, tokenizer.get_vocab_size()),
     )

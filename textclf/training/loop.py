@@ -61,9 +61,13 @@ def train_steps(
     """Yield a Step per optimizer step and an end-of-epoch Step with validation metrics.
 
     Batch order and dropout are seeded from (seed, epoch), so a resumed run repeats exactly.
-    Embeddings stay frozen for the first `frozen_epochs` epochs.
+    Embeddings stay frozen for the first `frozen_epochs` epochs. With `accumulation_steps` k, each
+    optimizer step sums the gradients of k consecutive batches, each weighted by its share of their
+    texts, so the step is the one a batch of all of them would give (exactly, without class weights).
+    The learning rate of each parameter group is the schedule's times its "lr_scale".
     """
-    per_epoch = count_batches(len(train), config.batch_size)
+    accumulate = config.accumulation_steps
+    per_epoch = math.ceil(count_batches(len(train), config.batch_size) / accumulate)
     total = per_epoch * config.epochs
     warmup = int(config.warmup_ratio * total)
     lengths = train.lengths
@@ -78,27 +82,34 @@ def train_steps(
         losses = []
         correct = seen = 0
         epoch_start = time.perf_counter()
-        for index in bucket_batches(lengths, config.batch_size, rng=rng):
-            batch = collate(train.ids, index, train.labels).to(device)
+        batches = bucket_batches(lengths, config.batch_size, rng=rng)
+        for first in range(0, len(batches), accumulate):
+            group = batches[first : first + accumulate]
+            texts = sum(len(index) for index in group)
             lr = lr_at(state.step, total, base_lr=config.lr, warmup_steps=warmup, schedule=config.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast(device, config.precision):
-                logits = model(batch.ids, batch.lengths, batch.mask)
-            loss = loss_fn(logits.float(), batch.labels)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {state.step + 1} "
-                    f"(lr {lr:.3g}); expected a finite loss. Lower --lr or keep gradient clipping on."
-                )
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = lr * param_group.get("lr_scale", 1.0)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            step_loss = 0.0
+            for index in group:
+                batch = collate(train.ids, index, train.labels).to(device)
+                with autocast(device, config.precision):
+                    logits = model(batch.ids, batch.lengths, batch.mask)
+                loss = loss_fn(logits.float(), batch.labels)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"training loss became {loss.item()} at epoch {epoch + 1}, step {state.step + 1} "
+                        f"(lr {lr:.3g}); expected a finite loss. Lower --lr or keep gradient clipping on."
+                    )
+                share = len(index) / texts
+                (loss * share).backward()
+                step_loss += loss.item() * share
+                correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
+                seen += len(batch.labels)
             grad_norm = clip_gradients(list(model.parameters()), config.clip_norm)
             optimizer.step()
             state.step += 1
-            losses.append(loss.item())
-            correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
-            seen += len(batch.labels)
+            losses.append(step_loss)
             yield Step(epoch, state.step, total, losses[-1], lr, grad_norm, time.perf_counter() - start)
         epoch_train_seconds = time.perf_counter() - epoch_start
         metrics = evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
@@ -157,7 +168,8 @@ def fit(
     if resume:
         optimizer, state, best_weights = resume
     else:
-        optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay,
+                                   layer_decay=config.layer_decay)
         state = LoopState()
         best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     stopped_early = False

@@ -43,19 +43,25 @@ class OptimizerSet:
             optimizer.load_state_dict(values)
 
 
-def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> OptimizerSet:
-    """AdamW (no weight decay on embeddings, biases and norms) + SparseAdam for sparse embeddings."""
+def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float, layer_decay: float = 1.0) -> OptimizerSet:
+    """AdamW (no weight decay on embeddings, biases and norms) + SparseAdam for sparse embeddings.
+
+    Each parameter group carries an "lr_scale" that the schedule multiplies (textclf.training.loop):
+    1 unless the model has layers to decay (`lr_scales(layer_decay)`, e.g. a pretrained encoder).
+    """
+    scales = model.lr_scales(layer_decay) if hasattr(model, "lr_scales") else {}
     sparse = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    decay, no_decay, sparse_params = [], [], []
-    for param in model.parameters():
+    buckets: dict[tuple[bool, float], list[nn.Parameter]] = {(True, 1.0): [], (False, 1.0): []}
+    sparse_params = []
+    for name, param in model.named_parameters():
         if id(param) in sparse:
             sparse_params.append(param)
-        elif param.ndim < 2 or id(param) in embeddings:
-            no_decay.append(param)
         else:
-            decay.append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            decays = param.ndim >= 2 and id(param) not in embeddings
+            buckets.setdefault((decays, scales.get(name, 1.0)), []).append(param)
+    groups = [{"params": params, "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale}
+              for (decays, scale), params in buckets.items()]
     # The fused kernel updates every tensor in one pass: on the imdb-lstm parameters an AdamW step
     # takes 0.4-0.5 ms fused against 1.4-4 ms with foreach on a 2-core CPU.
     fused = all(p.device.type in FUSED_DEVICES for group in groups for p in group["params"])

@@ -178,6 +178,12 @@ def configure(config: RunConfig) -> tuple[RunConfig, ModelConfig]:
             f"data.extend_vocab={config.data.extend_vocab} adds words from the word vectors, but no vectors "
             "were given. Pass --vectors PATH, or set data.extend_vocab=0."
         )
+    if config.train.layer_decay != 1.0:
+        raise ConfigError(
+            f"train.layer_decay={config.train.layer_decay} scales the learning rate of a pretrained encoder's "
+            f"layers; the {config.model.architecture!r} model is trained from scratch and has none. Drop it, "
+            "or use --model hf."
+        )
     return config.model_copy(update={"train": config.train.model_copy(update=unset)}), model_config
 
 
@@ -249,13 +255,18 @@ def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
     return torch.tensor(len(labels) / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
 
 
+def memory_available() -> int | None:
+    """Bytes of this machine's physical memory, or None where the system does not say."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+
+
 def check_trainable_size(model_config: ModelConfig, vocab_size: int, num_labels: int) -> None:
     """Refuse a network whose weights, gradients and optimizer moments (about 4 x its parameters)
     would not fit in this machine's memory, before anything is allocated."""
     with torch.device("meta"):
         skeleton = build_classifier(model_config, vocab_size=vocab_size, num_labels=num_labels)
     needed = 4 * sum(p.numel() * p.element_size() for p in skeleton.parameters())
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    available = memory_available()
     if available and needed > available:
         parameters = sum(p.numel() for p in skeleton.parameters())
         raise ConfigError(
@@ -293,7 +304,8 @@ def open_checkpoint(out: str | Path | None, resume: bool, network: nn.Module, pr
             f"--resume: no checkpoint found at {where}; expected the --out of an interrupted run. "
             "Drop --resume to start over."
         )
-    optimizer = make_optimizer(network, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    optimizer = make_optimizer(network, lr=config.train.lr, weight_decay=config.train.weight_decay,
+                               layer_decay=config.train.layer_decay)
     state, best = checkpointer.load(network, optimizer)
     return checkpointer, (optimizer, state, best)
 
