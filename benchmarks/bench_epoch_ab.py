@@ -8,6 +8,11 @@ train`), on the same subset of the shared IMDb training file, and reads `epoch_t
 optimizer steps alone) from the run's training.json. Medians over rounds and the ratio after/before
 per precision; the CPU (lscpu model and flags) and the load average are recorded. Writes
 benchmarks/results/epoch_ab.json.
+
+On a busy machine wall times say little: `--threads 1` trains with one thread and the comparison is
+then also made on the CPU seconds each training process used (its own and its children's, from
+getrusage), which another process's load hardly changes. `--warmup` first runs each checkout once
+unrecorded, so that a native kernel's first build is not timed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import csv
 import gzip
 import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,16 +48,23 @@ def subset(source: Path, target: Path, n: int) -> Path:
     return target
 
 
-def epoch_seconds(tree: Path, data: Path, precision: str, out: Path) -> dict:
+def epoch_seconds(tree: Path, data: Path, precision: str, out: Path, threads: int | None = None) -> dict:
     command = [sys.executable, "-m", "textclf.cli", "train", str(data), "--preset", "imdb-lstm", "--out", str(out),
                "--set", "train.epochs=1", "--set", f"train.precision={precision}",
                "--set", "train.linear_baseline=false"]
+    if threads:
+        command += ["--set", f"train.threads={threads}"]
+    shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)},
                           cwd=tree)
     if done.returncode != 0:
         raise SystemExit(f"{tree}: {' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     training = json.loads((out / "training.json").read_text())
-    return {"seconds": training["history"][0]["epoch_train_seconds"], "lstm_kernel": training.get("lstm_kernel"),
+    cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": training["history"][0]["epoch_train_seconds"], "process_cpu_seconds": cpu_seconds,
+            "lstm_kernel": training.get("lstm_kernel"),
             "precision": training.get("precision", precision), "loadavg": os.getloadavg()}
 
 
@@ -61,6 +75,8 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--threads", type=int, help="train.threads for every run (CPU seconds then compared too)")
+    parser.add_argument("--warmup", action="store_true", help="run each checkout once first, unrecorded")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "epoch_ab.json")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
@@ -70,23 +86,37 @@ def main() -> None:
     runs: dict[str, dict[str, list[dict]]] = {p: {name: [] for name in trees} for p in args.precision}
     with tempfile.TemporaryDirectory() as tmp:
         data = subset(source, Path(tmp) / "imdb_subset.csv", args.texts)
+        if args.warmup:
+            for precision in args.precision:
+                for name, tree in trees.items():
+                    epoch_seconds(Path(tree).resolve(), data, precision, Path(tmp) / f"m-{name}", args.threads)
         for r in range(args.rounds):
             for precision in args.precision:
                 for name, tree in trees.items():
-                    result = epoch_seconds(Path(tree).resolve(), data, precision, Path(tmp) / f"m-{name}")
+                    result = epoch_seconds(Path(tree).resolve(), data, precision, Path(tmp) / f"m-{name}",
+                                           args.threads)
                     runs[precision][name].append(result)
-                    print(f"round {r + 1} {precision} {name}: {result['seconds']:.1f} s "
+                    print(f"round {r + 1} {precision} {name}: {result['seconds']:.1f} s, process CPU "
+                          f"{result['process_cpu_seconds']:.1f} s "
                           f"(kernel {result['lstm_kernel']})", flush=True)
     names = list(trees)
-    summary = {"cpu": cpu(), "texts": args.texts, "rounds": args.rounds, "trees": trees, "runs": runs,
+    summary = {"cpu": cpu(), "texts": args.texts, "rounds": args.rounds, "threads": args.threads, "trees": trees,
+               "runs": runs, "loadavg_at_end": list(os.getloadavg()),
                "medians": {p: {n: statistics.median(x["seconds"] for x in runs[p][n]) for n in names}
-                           for p in args.precision}}
-    print("| precision | " + " | ".join(f"{n} s (median)" for n in names) + " | ratio |")
-    print("|---" * (len(names) + 2) + "|")
+                           for p in args.precision},
+               "cpu_medians": {p: {n: statistics.median(x["process_cpu_seconds"] for x in runs[p][n]) for n in names}
+                               for p in args.precision}}
+    print("| precision | " + " | ".join(f"{n} epoch s (median)" for n in names) + " | ratio | "
+          + " | ".join(f"{n} process CPU s" for n in names) + " | CPU ratio |")
+    print("|---" * (2 * len(names) + 3) + "|")
     for precision, medians in summary["medians"].items():
         ratio = medians[names[-1]] / medians[names[0]]
+        cpu_medians = summary["cpu_medians"][precision]
+        cpu_ratio = cpu_medians[names[-1]] / cpu_medians[names[0]]
         summary.setdefault("ratios", {})[precision] = ratio
-        print(f"| {precision} | " + " | ".join(f"{medians[n]:.1f}" for n in names) + f" | {ratio:.3f} |")
+        summary.setdefault("cpu_ratios", {})[precision] = cpu_ratio
+        print(f"| {precision} | " + " | ".join(f"{medians[n]:.1f}" for n in names) + f" | {ratio:.3f} | "
+              + " | ".join(f"{cpu_medians[n]:.1f}" for n in names) + f" | {cpu_ratio:.3f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")
