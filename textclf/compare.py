@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,10 +35,13 @@ from safetensors import safe_open
 from textclf.config import RunConfig, resolve_config
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import fingerprint, kfold_splits, make_splits
-from textclf.errors import ConfigError, DoctorWarning
+from textclf.doctor.findings import Finding, sort_findings
+from textclf.errors import ConfigError, DoctorWarning, ModelFormatError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
-from textclf.folder import atomic_write_json
+from textclf.explain import Explanation
+from textclf.folder import atomic_write_json, read_json
+from textclf.inference.loading import load_model
 from textclf.inference.predictor import Predictor
 from textclf.linear.model import parse_settings
 from textclf.models import resolve_model_config
@@ -304,8 +307,42 @@ def make_record(run: Run, model: Predictor, folder: Path, y_true: list[int], y_p
         "inference_seconds": predict_seconds,
         "inference_texts_per_second": len(y_true) / predict_seconds if predict_seconds > 0 else None,
         "parameters": parameters, "size_bytes": size,
+        "findings": run_findings(model.training, where=str(folder / "training.json")),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg": list(os.getloadavg()),
     }
+
+
+def run_findings(training: Mapping[str, Any], where: str) -> list[dict[str, str]] | None:
+    """The doctor's findings of one run (its training.json), the most serious first, for results.json:
+    code, severity, a one-line message (title: evidence), where and fix. None when the doctor's
+    monitors did not run (the scikit-learn baselines fit in one pass), [] when they found nothing."""
+    if "findings" not in training:
+        return None
+    items = training["findings"]
+    if not isinstance(items, list):
+        raise ModelFormatError(f"{where}: 'findings' is {type(items).__name__}; expected a list of findings. "
+                               "Re-run the training to rewrite it.")
+    findings = sort_findings(Finding.from_dict(item, where=where) for item in items)
+    return [{"code": f.code, "severity": f.severity, "message": " ".join(f"{f.title}: {f.evidence}".split()),
+             "where": f.where, "fix": f.fix} for f in findings]
+
+
+def _recorded_findings(out: Path, record: dict) -> dict:
+    """A run recorded before results.json held findings gets them from its folder's training.json."""
+    if "findings" in record:
+        return record
+    path = out / record["folder"] / "training.json"
+    training = read_json(path) if path.is_file() else {}
+    return {**record, "findings": run_findings(training, where=str(path))}
+
+
+def explainer(out: Path) -> Callable[[str, Sequence[str]], list[Explanation]]:
+    """explain(run folder, texts): each text's explanation of the predicted label by the saved model of
+    that run (exact for linear models; integrated gradients or occlusion for neural ones, see
+    Predictor.explain), for the mistakes report.html shows."""
+    def explain(folder: str, texts: Sequence[str]) -> list[Explanation]:
+        return load_model(out / folder).explain(list(texts))
+    return explain
 
 
 def _warm_up() -> None:
@@ -328,7 +365,8 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
     validate_configs(settings, runs)
     document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": fingerprint(data, test)},
                 "labels": sorted(set(data.labels)), "runs": []}
-    recorded = {r["folder"]: r for r in read_results(out, document["settings"]) if complete(out / r["folder"])}
+    recorded = {r["folder"]: _recorded_findings(out, r) for r in read_results(out, document["settings"])
+                if complete(out / r["folder"])}
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -349,5 +387,5 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             save()
         if progress is not None:
             progress.run_finished(run, recorded[run.id], skipped=run.id in done)
-    board = write_outputs(out, document, splits, rounds=rounds)
+    board = write_outputs(out, document, splits, rounds=rounds, explain=explainer(out))
     return CompareResult(out, document["runs"], board)
