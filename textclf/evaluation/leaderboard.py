@@ -223,6 +223,35 @@ def cells(row: Mapping[str, Any], board: Mapping[str, Any]) -> list[tuple[str, b
     ]
 
 
+# The terminal's narrower table: two lines per cell (the interval under the mean; the p-value under the
+# difference), no parameter count; leaderboard.md and report.html have every column.
+TERMINAL_COLUMNS = ("model", "runs", "accuracy", "macro-F1", "vs best", "train s", "texts/s", "size", "doctor")
+
+
+def doctor_counts(row: Mapping[str, Any]) -> str:
+    """The distinct findings of a row by severity, one per line: '2 errors', '1 warning'; 'none' or '–'."""
+    findings = row.get("findings")
+    if not findings:
+        return "none" if findings == [] else "–"
+    counts = {s: sum(f["severity"] == s for f in findings) for s in SEVERITIES}
+    names = {"error": "error", "warning": "warning", "info": "info"}
+    return "\n".join(f"{n} {names[s]}{'s' * (n > 1 and s != 'info')}" for s, n in counts.items() if n)
+
+
+def terminal_cells(row: Mapping[str, Any], board: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """The cells of `row` in TERMINAL_COLUMNS order, as (text, is_best) pairs; texts may hold a newline."""
+    full = dict(zip(COLUMNS, cells(row, board), strict=True))
+    if "vs_best" in row:
+        test = row["vs_best"]["accuracy"]
+        p = "p<0.001" if test["p_value"] < 0.001 else f"p={test['p_value']:.3f}"
+        vs_best = f"{test['difference']:+.3f} {'real' if row['vs_best']['real'] else 'n.s.'}\n{p}"
+    else:
+        vs_best = "best"
+    two = [(f"{full[a][0]}\n{full[b][0]}", full[a][1]) for a, b in (("accuracy", "95% CI"), ("macro-F1", "95% CI "))]
+    return [full["model"], full["runs"], *two, (vs_best, False), full["train s"], full["texts/s"], full["size"],
+            (doctor_counts(row), False)]
+
+
 def to_markdown(board: Mapping[str, Any]) -> str:
     """The leaderboard as a Markdown table, the best values in bold, with a note on the statistics."""
     lines = ["| " + " | ".join(c.strip() for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

@@ -329,13 +329,8 @@ def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: i
     return board
 
 
-def _identity(settings: dict[str, Any]) -> dict[str, Any]:
-    # The data are identified by their fingerprint, so the same files under another path still match.
-    return {k: v for k, v in settings.items() if k not in ("data", "test")}
-
-
-def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
-    """Recorded runs of an earlier, interrupted compare into `out`; [] for a new folder."""
+def read_results(out: Path) -> dict[str, Any] | None:
+    """results.json of an earlier compare into `out` (to resume or extend it); None for a new folder."""
     path = out / "results.json"
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; expected a folder for the comparison. Choose another --out.")
@@ -344,24 +339,19 @@ def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
             found = sorted(p.name for p in out.iterdir())[:5]
             raise ConfigError(
                 f"--out {out} already exists and is not a compare folder (it holds {found}, no results.json); "
-                "expected a new or empty folder, or the folder of an interrupted compare. Choose another --out."
+                "expected a new or empty folder, or the folder of an earlier compare. Choose another --out."
             )
-        return []
+        return None
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{path} is not valid JSON; expected a compare's results. Delete {out} to start over.") \
             from None
-    old, settings = _identity(results.get("settings", {})), _identity(settings)
-    if old != settings:
-        changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
-        first = changed[0]
-        raise ConfigError(
-            f"{path} was written by a different compare ({', '.join(changed)} differ: {first} was "
-            f"{old.get(first)!r}, now {settings.get(first)!r}); expected the same command to resume it. "
-            f"Use another --out, or delete {out} to start over."
-        )
-    return list(results.get("runs", []))
+    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict) \
+            or not isinstance(results.get("runs", []), list):
+        raise ConfigError(f"{path} holds no compare settings and runs; expected a compare's results. "
+                          f"Delete {out} to start over.")
+    return results
 
 
 def complete(folder: Path) -> bool:
