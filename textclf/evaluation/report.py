@@ -43,11 +43,13 @@ h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #dde2ea;padding
 table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #dde2ea;padding:.3rem .55rem;text-align:right;vertical-align:top}
 th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}
-td.text{text-align:left;max-width:640px}.note{color:#5a6577;font-size:.9rem;max-width:900px}
+td.text,th.text{text-align:left;max-width:640px}.note{color:#5a6577;font-size:.9rem;max-width:900px}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}.figs{display:flex;flex-wrap:wrap;gap:1rem;
 align-items:flex-start}#settings td{text-align:left}.real{color:#b42318}.ns{color:#5a6577}strong{color:#0b5394}
 #summary{border:1px solid #c9d3e0;background:#f7f9fc;border-radius:6px;padding:.4rem 1.2rem}
-#summary li{margin:.25rem 0}.findings{border:1px solid #dde2ea;border-radius:6px;padding:.3rem .9rem;
+#summary li{margin:.25rem 0}#summary h2{margin-top:.6rem}
+#leaderboard td:last-child,#leaderboard th:last-child{text-align:left}
+.findings{border:1px solid #dde2ea;border-radius:6px;padding:.3rem .9rem;
 margin:.6rem 0;max-width:1100px}.finding{margin:.45rem 0}.finding .fix{color:#3c4656}
 .error .code{color:#b42318}.warning .code{color:#9a5b00}.info .code{color:#0b5394}.code{font-weight:600}
 .chance{color:#9a5b00;font-size:.85rem;white-space:nowrap}
@@ -128,14 +130,15 @@ def summary_html(board: Mapping[str, Any]) -> str:
 
 def findings_html(row: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
     """A model's box of doctor findings: each distinct finding, on how many of its runs, and the advice."""
-    unit = "folds" if records and records[0].get("fold") is not None else "seeds"
+    unit = "fold" if records and records[0].get("fold") is not None else "seed"
+    unit += "s" * (row["runs"] > 1)
     findings = row.get("findings")
     parts = [f'<div class="findings" id="findings-{escape(row["model"])}"><h4>Doctor</h4>']
     if findings is None:
         parts.append('<p class="note">Not checked: the doctor\'s training monitors watch models trained by epochs; '
                      "this one is fitted in one pass.</p>")
     elif not findings:
-        parts.append(f"<p>No findings on its {row['runs']} {unit if row['runs'] > 1 else unit[:-1]}.</p>")
+        parts.append(f"<p>No findings on its {row['runs']} {unit}.</p>")
     for f in findings or []:
         parts.append(
             f'<div class="finding {escape(f["severity"])}"><span class="code">{escape(f["code"])}</span> '
@@ -227,7 +230,7 @@ def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labe
     head = (f"<p>{len(wrong):,} of {len(y_true):,} test texts misclassified ({escape(prediction['run'])}); "
             f"the {len(order)} most confident mistakes, {near} of them near chance (top probability under "
             f"{limit:.3f}: 1.5× chance for {len(labels)} labels, at most a quarter of the way to certainty):</p>")
-    words = f"<th>top words for the predicted label ({escape(method)})</th>" if explanations else ""
+    words = f'<th class="text">top words for the predicted label ({escape(method)})</th>' if explanations else ""
     return (head + "<table class=\"mistakes\"><thead><tr><th>text</th><th>true</th><th>predicted</th>"
             f"<th>confidence</th>{words}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
