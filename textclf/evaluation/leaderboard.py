@@ -234,8 +234,7 @@ def doctor_counts(row: Mapping[str, Any]) -> str:
     if not findings:
         return "none" if findings == [] else "–"
     counts = {s: sum(f["severity"] == s for f in findings) for s in SEVERITIES}
-    names = {"error": "error", "warning": "warning", "info": "info"}
-    return "\n".join(f"{n} {names[s]}{'s' * (n > 1 and s != 'info')}" for s, n in counts.items() if n)
+    return "\n".join(f"{n} {s}{'s' * (n > 1 and s != 'info')}" for s, n in counts.items() if n)
 
 
 def terminal_cells(row: Mapping[str, Any], board: Mapping[str, Any]) -> list[tuple[str, bool]]:
