@@ -3,6 +3,7 @@ the mistakes table (near chance, top words). No training: records and prediction
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from html import unescape
@@ -10,7 +11,7 @@ from html import unescape
 import numpy as np
 import pytest
 
-from textclf.compare import run_findings
+from textclf.compare import _recorded_findings, run_findings
 from textclf.errors import ModelFormatError
 from textclf.evaluation.leaderboard import build_leaderboard, doctor_cell, model_findings, summary_lines
 from textclf.evaluation.report import findings_html, misclassified_html, near_chance, summary_html, top_words
@@ -154,6 +155,16 @@ def test_mistakes_are_marked_near_chance_and_shown_with_their_top_words():
     assert misclassified_html({**prediction, "y_pred": prediction["y_true"]}, texts, LABELS, explain).startswith(
         "<p>No test text misclassified")
     assert top_words(FakeExplanation([Word("bad", -1.0)])) == "–"
+
+
+def test_runs_recorded_without_findings_get_them_from_their_folder(tmp_path):
+    stored = {"code": "collapse", "severity": "error", "title": "One class", "evidence": "100%", "fix": "Lower lr."}
+    (tmp_path / "cnn" / "seed-0").mkdir(parents=True)
+    (tmp_path / "cnn" / "seed-0" / "training.json").write_text(json.dumps({"findings": [stored]}))
+    old = {"model": "cnn", "folder": "cnn/seed-0", "accuracy": 0.5}  # written before runs held findings
+    assert _recorded_findings(tmp_path, old) == {**old, "findings": [
+        {"code": "collapse", "severity": "error", "message": "One class: 100%", "where": "", "fix": "Lower lr."}]}
+    assert _recorded_findings(tmp_path, {**old, "findings": None}) == {**old, "findings": None}  # kept as recorded
 
 
 def test_run_findings_from_training_json():
