@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 
 import textclf
 from textclf.cli import app
-from textclf.compare import CompareSettings, compare
+from textclf.compare import CompareSettings, Run, compare, make_splits_for, run_config
+from textclf.data.readers import read_dataset
 from textclf.errors import ConfigError
 
 runner = CliRunner()
@@ -106,6 +108,55 @@ def test_compare_cli_writes_results_leaderboard_report_and_models(compared):
     assert html.count("No training curves (fitted in one pass or one epoch). seed-0: validation accuracy") == 3
     assert "leaderboard" in result.output and "fasttext/seed-1" in result.output and "report:" in result.output
     assert results["data"]["train"]["n"] == 120 and results["data"]["test"]["n"] == 30
+
+
+def test_compare_shows_what_the_doctor_found(compared):
+    out, result = compared
+    results = json.loads((out / "results.json").read_text())
+    for run in results["runs"]:
+        training = json.loads((out / run["folder"] / "training.json").read_text())
+        if run["model"] == "tfidf-lr":  # fitted in one pass: the doctor's monitors do not run
+            assert "findings" not in training and run["findings"] is None
+            continue
+        stored = sorted(training["findings"], key=lambda f: ("error", "warning", "info").index(f["severity"]))
+        assert [(f["code"], f["severity"], f["message"], f["fix"]) for f in run["findings"]] == [
+            (f["code"], f["severity"], " ".join(f"{f['title']}: {f['evidence']}".split()), f["fix"]) for f in stored]
+    board = results["leaderboard"]
+    rows = {row["model"]: row for row in board["rows"]}
+    assert rows["tfidf-lr"]["findings"] is None
+    for name in ("fasttext", "cnn"):
+        codes = {f["code"] for r in results["runs"] if r["model"] == name for f in r["findings"]}
+        assert {f["code"] for f in rows[name]["findings"]} == codes
+        assert all(1 <= f["runs"] <= 2 for f in rows[name]["findings"])
+    summary = board["summary"]
+    assert summary["best"] == board["best"] and summary["runner_up"] == board["rows"][1]["model"]
+    assert summary["clearly_better"] == (summary["lead_ci"][0] > 0)
+    found = [f for row in board["rows"] for f in row["findings"] or []]
+    if found:
+        worst = min(("error", "warning", "info").index(f["severity"]) for f in found)
+        assert ("error", "warning", "info").index(summary["doctor"]["severity"]) == worst
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| doctor |" in markdown.splitlines()[0] and "| – |" in markdown  # tfidf-lr: not checked
+    html = (out / "report.html").read_text()
+    assert html.index('id="summary"') < html.index('id="leaderboard"')
+    assert f"Best: {summary['best']}, accuracy" in html and "95% paired bootstrap interval" in html
+    for name in ("fasttext", "cnn", "tfidf-lr"):
+        box = html.split(f'id="findings-{name}"')[1].split('<div class="figs">')[0]
+        assert f'id="findings-{name}"' in html
+        for finding in rows[name]["findings"] or []:
+            assert f'<span class="code">{finding["code"]}</span>' in box and "Advice: " in box
+        assert ("Not checked" in box) == (rows[name]["findings"] is None)
+    for row in board["rows"]:
+        section = html.split(f'id="model-{row["model"]}"')[1].split("<h3")[0]
+        mistakes = re.search(r"([\d,]+) of 30 test texts misclassified", section) or re.search("No test text", section)
+        assert mistakes is not None
+        if mistakes.group(0) != "No test text":  # each shown mistake comes with its top words
+            assert re.search(r"top words for the predicted label \((exact|integrated-gradients|occlusion), in "
+                             r"(logit|probability)\)", section), section[-2000:]
+    output = result.output
+    table = output[output.index("leaderboard ("):output.index("report:")]
+    assert all(len(line) <= 100 for line in table.splitlines()), table
+    assert "doctor" in table.splitlines()[1] and f"Best: {summary['best']}" in table
 
 
 @pytest.mark.parametrize(("model", "flags"), [
@@ -221,11 +272,81 @@ def test_killed_compare_process_resumes_with_every_run_once(data, tmp_path):
 def test_resume_with_other_settings_is_one_clear_error(compared, data, vectors):
     out, _ = compared
     train, test = data
-    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn,tfidf-lr", "--seeds", 3,
+    result = invoke("compare", train, "--test", test, "--models", "fasttext,cnn,tfidf-lr", "--val-size", 0.2,
                     "--vectors", vectors, "--out", out, *sets(*FAST))
     assert result.exit_code == 2
-    assert "was written by a different compare (seeds differ: seeds was 2, now 3)" in result.output
+    assert "was written by a different compare (val_size differ: val_size was None, now 0.2)" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_more_models_or_seeds_extend_the_same_out(data, tmp_path, monkeypatch):
+    train, test = data
+    out = tmp_path / "cmp"
+    common = ["compare", train, "--test", test, "--out", out, "--epochs", 1, *sets("model.embedding_dim=16")]
+    first = invoke(*common, "--models", "fasttext", "--seeds", 1, *sets("fasttext:model.bigram_buckets=1024"))
+    assert first.exit_code == 0, first.output
+    before = json.loads((out / "results.json").read_text())["runs"]
+    trained = []
+    real_train = textclf.train
+
+    def counting_train(*args, **kwargs):
+        trained.append((kwargs["config"].model.architecture, kwargs["config"].train.seed))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr("textclf.compare.train", counting_train)
+    # More models and seeds: the recorded run is kept, every model gets seeds 0 and 1.
+    second = invoke(*common, "--models", "fasttext,tfidf-lr", "--seeds", 2,
+                    *sets("fasttext:model.bigram_buckets=1024", "tfidf-lr:model.C=2"))
+    assert second.exit_code == 0, second.output
+    assert trained == [("fasttext", 1), ("tfidf-lr", 0), ("tfidf-lr", 1)]
+    assert "compare 4 runs; 1 already done, kept" in second.output
+    # Only a new model, no --seeds: the recorded models, seeds and --set items are kept.
+    trained.clear()
+    third = invoke(*common, "--models", "nbsvm")
+    assert third.exit_code == 0, third.output
+    assert trained == [("nbsvm", 0), ("nbsvm", 1)]
+    results = json.loads((out / "results.json").read_text())
+    assert [r["folder"] for r in results["runs"]] == ["fasttext/seed-0", "fasttext/seed-1", "tfidf-lr/seed-0",
+                                                      "tfidf-lr/seed-1", "nbsvm/seed-0", "nbsvm/seed-1"]
+    assert results["runs"][0] == before[0]
+    settings = results["settings"]
+    assert settings["models"] == ["fasttext", "tfidf-lr", "nbsvm"] and settings["seeds"] == 2
+    assert settings["epochs"] == 1 and settings["overrides"] == [
+        "model.embedding_dim=16", "fasttext:model.bigram_buckets=1024", "tfidf-lr:model.C=2"]
+    fasttext = json.loads((out / "fasttext" / "seed-1" / "training.json").read_text())["config"]
+    assert fasttext["train"]["epochs"] == 1 and fasttext["model"]["bigram_buckets"] == 1024
+    assert json.loads((out / "tfidf-lr" / "seed-1" / "training.json").read_text())["config"]["model"]["C"] == 2
+    assert [row["model"] for row in results["leaderboard"]["rows"]].count("nbsvm") == 1
+    assert len(results["leaderboard"]["rows"]) == 3 and (out / "report.html").read_text().count("<h3 ") == 3
+    # Other data, splits or training settings of a recorded model: refused in one line, nothing trained.
+    trained.clear()
+    for args, message in [
+        (["--models", "nbsvm", "--val-size", 0.2], "(val_size differ: val_size was None, now 0.2)"),
+        (["--models", "nbsvm", "--epochs", 2], "(epochs differ: epochs was 1, now 2)"),
+        (["--models", "fasttext"], "(overrides of fasttext differ: overrides of fasttext was "
+                                   "['fasttext:model.bigram_buckets=1024'], now [])"),
+        (["--models", "fasttext", *sets("fasttext:model.bigram_buckets=2048")],
+         "overrides of fasttext differ: overrides of fasttext was ['fasttext:model.bigram_buckets=1024'], now"),
+    ]:
+        result = invoke(*common, *args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    other = invoke("compare", train, "--test", train, "--out", out, "--epochs", 1, *sets("model.embedding_dim=16"),
+                   "--models", "nbsvm")
+    assert other.exit_code == 2 and "(data_fingerprint differ: data_fingerprint was '" in other.output
+    assert trained == []
+
+
+def test_epochs_go_to_the_neural_models_only(data):
+    train, test = data
+    settings = CompareSettings(data=str(train), test=str(test), models=("cnn", "tfidf-lr"), presets=("kim-cnn-2-6",),
+                               seeds=1, epochs=4)
+    split = make_splits_for(settings, read_dataset(str(train)), read_dataset(str(test)))[0]
+    epochs = {name: run_config(settings, Run(name, name == "kim-cnn-2-6", 0, None, split)).train.epochs
+              for name in settings.names()}
+    default = run_config(CompareSettings(data=str(train), test=str(test), models=("cnn",)),
+                         Run("cnn", False, 0, None, split)).train.epochs
+    assert epochs == {"cnn": 4, "tfidf-lr": default, "kim-cnn-2-6": 4} and default != 4
 
 
 def test_folds_cover_every_example_once(data, tmp_path):
@@ -257,6 +378,9 @@ def test_test_size_gives_each_seed_its_split_like_train_alone(data, tmp_path):
     (["--test-size", "0.2", "--set", "lstm:model.rnn_dim=8"], "names model 'lstm', which is not compared"),
     (["--test-size", "0.2", "--set", "model.kernel_sizes=[2]"], "fasttext: model.kernel_sizes is not a setting"),
     (["--test-size", "0.2", "--models", "cnn,cnn"], "more than once"),
+    (["--test-size", "0.2", "--epochs", "0"], "--epochs 0: expected at least 1 epoch"),
+    (["--test-size", "0.2", "--epochs", "2", "--set", "train.epochs=3"],
+     "compare got --epochs 2 and --set train.epochs=3; expected one of them"),
 ])
 def test_bad_settings_fail_before_training(data, tmp_path, args, message):
     train, _ = data

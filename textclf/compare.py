@@ -15,6 +15,10 @@ what `textclf train` gives alone with the same settings and seed. Splits:
 Resumable: after each run its model folder (with predictions.json) is complete and results.json
 is rewritten atomically; running the same command again skips recorded runs. A run is recorded
 only once its folder is complete, so a killed run is trained again, never counted.
+
+Extendable: a compare into a folder that holds results.json adds its models, presets and seeds to the
+recorded ones (`extend_settings`) and trains only the runs missing, so every model ends with the same
+seeds; the data, splits and training settings must be the recorded ones, else it refuses in one line.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,10 +39,13 @@ from safetensors import safe_open
 from textclf.config import RunConfig, resolve_config
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import fingerprint, kfold_splits, make_splits
-from textclf.errors import ConfigError, DoctorWarning
+from textclf.doctor.findings import Finding, sort_findings
+from textclf.errors import ConfigError, DoctorWarning, ModelFormatError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
-from textclf.folder import atomic_write_json
+from textclf.explain import Explanation
+from textclf.folder import atomic_write_json, read_json
+from textclf.inference.loading import load_model
 from textclf.inference.predictor import Predictor
 from textclf.linear.model import parse_settings
 from textclf.models import resolve_model_config
@@ -56,8 +63,8 @@ class CompareSettings:
     """What a comparison runs: the data, the models and how they are split, seeded and configured.
 
     `overrides` are ``section.key=value`` for every neural model, or ``NAME:section.key=value`` for
-    one model (the only way to set a baseline's settings); `vectors` go to the neural models only.
-    `seeds` defaults to 3 unless `folds` is given.
+    one model (the only way to set a baseline's settings); `vectors` and `epochs` (train.epochs) go to
+    the neural models only. `seeds` defaults to 3 unless `folds` is given.
     """
 
     data: str
@@ -69,6 +76,7 @@ class CompareSettings:
     seeds: int | None = None
     folds: int | None = None
     split_seed: int = 0
+    epochs: int | None = None
     vectors: str | None = None
     overrides: tuple[str, ...] = ()
     text_column: str | None = None
@@ -142,6 +150,13 @@ def check_settings(settings: CompareSettings) -> None:
         raise ConfigError("--folds makes every fold the test set once; expected no --test/--test-size with it.")
     if settings.folds is None and settings.test is None and settings.test_size is None:
         raise ConfigError("compare needs test data: expected --test FILE, --test-size F or --folds K.")
+    if settings.epochs is not None:
+        if settings.epochs < 1:
+            raise ConfigError(f"--epochs {settings.epochs}: expected at least 1 epoch.")
+        both = [item for item in settings.overrides if item.partition("=")[0].strip() == "train.epochs"]
+        if both:
+            raise ConfigError(f"compare got --epochs {settings.epochs} and --set {both[0]}; expected one of them "
+                              "(NAME:train.epochs=N sets one model's epochs).")
 
 
 def make_splits_for(settings: CompareSettings, data: Dataset, test: Dataset | None) -> list[Split]:
@@ -207,6 +222,8 @@ def run_config(settings: CompareSettings, run: Run) -> RunConfig:
     """The RunConfig of one run, built as `textclf train` builds it from the same flags."""
     linear = not run.preset and _is_linear(run.name)
     flags: dict[str, Any] = {"train": {"seed": run.seed}, "data": {}}
+    if settings.epochs is not None and not linear:  # a scikit-learn baseline has no epochs
+        flags["train"]["epochs"] = settings.epochs
     kind = None if run.preset else find_kind(run.name)
     if settings.vectors and (kind is None or kind.family == "neural"):  # word vectors are for the neural models
         flags["vectors"] = settings.vectors
@@ -244,6 +261,57 @@ def validate_configs(settings: CompareSettings, runs: list[Run]) -> None:
                 resolve_model_config(config.model)
         except ConfigError as error:
             raise ConfigError(f"{run.name}: {error}") from None
+
+
+def _seed_count(settings: Mapping[str, Any]) -> int | None:
+    return None if settings.get("folds") is not None else settings.get("seeds") or 3
+
+
+def _by_model(overrides: Sequence[str]) -> dict[str | None, list[str]]:
+    """--set items by the model they name (None: unprefixed, for every neural model)."""
+    groups: dict[str | None, list[str]] = {}
+    for item in overrides:
+        key = item.partition("=")[0]
+        groups.setdefault(item.partition(":")[0] if ":" in key else None, []).append(item)
+    return groups
+
+
+def extend_settings(settings: CompareSettings, data_fingerprint: str, recorded: Mapping[str, Any],
+                    path: Path) -> CompareSettings:
+    """The settings of a compare into a folder whose results.json (at `path`) holds `recorded` settings:
+    the recorded models and presets, then new ones; the larger number of seeds (the recorded one when
+    `settings.seeds` is None). The data (by fingerprint,
+    so moved files still match), splits, columns, vectors, epochs and the --set items of every recorded
+    model must be the recorded ones: else a ConfigError names the first that differs."""
+    now = {**settings.to_json(), "data_fingerprint": data_fingerprint}
+    old_names = [*recorded.get("models", []), *recorded.get("presets", [])]
+    old_sets, new_sets = _by_model(recorded.get("overrides", [])), _by_model(settings.overrides)
+    differ: dict[str, tuple[Any, Any]] = {}
+    for key in sorted({*recorded, *now} - {"data", "test", "models", "presets", "seeds", "overrides"}):
+        if recorded.get(key) != now.get(key):
+            differ[key] = (recorded.get(key), now.get(key))
+    for target in [None, *old_names]:
+        named = target is None or target in settings.names() or target in new_sets
+        if named and old_sets.get(target, []) != new_sets.get(target, []):
+            differ["overrides" if target is None else f"overrides of {target}"] = (old_sets.get(target, []),
+                                                                                    new_sets.get(target, []))
+    if differ:
+        first, (was, got) = next(iter(differ.items()))
+        raise ConfigError(
+            f"{path} was written by a different compare ({', '.join(differ)} differ: {first} was {was!r}, now "
+            f"{got!r}); expected the same data, split and training settings to resume or extend it (only --models, "
+            f"--presets and --seeds may grow). Use another --out, or delete {path.parent} to start over."
+        )
+    seeds = _seed_count(recorded)
+    return replace(
+        settings,
+        models=(*recorded.get("models", []), *(m for m in settings.models if m not in old_names)),
+        presets=(*recorded.get("presets", []), *(p for p in settings.presets if p not in old_names)),
+        seeds=None if seeds is None else max(seeds, settings.seeds or 0),  # no --seeds: the recorded ones
+        # The recorded items, then those of models compared for the first time.
+        overrides=(*recorded.get("overrides", []),
+                   *(item for target, items in new_sets.items() if target not in [None, *old_names] for item in items)),
+    )
 
 
 def folder_stats(folder: Path) -> tuple[int | None, int]:
@@ -304,8 +372,42 @@ def make_record(run: Run, model: Predictor, folder: Path, y_true: list[int], y_p
         "inference_seconds": predict_seconds,
         "inference_texts_per_second": len(y_true) / predict_seconds if predict_seconds > 0 else None,
         "parameters": parameters, "size_bytes": size,
+        "findings": run_findings(model.training, where=str(folder / "training.json")),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg": list(os.getloadavg()),
     }
+
+
+def run_findings(training: Mapping[str, Any], where: str) -> list[dict[str, str]] | None:
+    """The doctor's findings of one run (its training.json), the most serious first, for results.json:
+    code, severity, a one-line message (title: evidence), where and fix. None when the doctor's
+    monitors did not run (the scikit-learn baselines fit in one pass), [] when they found nothing."""
+    if "findings" not in training:
+        return None
+    items = training["findings"]
+    if not isinstance(items, list):
+        raise ModelFormatError(f"{where}: 'findings' is {type(items).__name__}; expected a list of findings. "
+                               "Re-run the training to rewrite it.")
+    findings = sort_findings(Finding.from_dict(item, where=where) for item in items)
+    return [{"code": f.code, "severity": f.severity, "message": " ".join(f"{f.title}: {f.evidence}".split()),
+             "where": f.where, "fix": f.fix} for f in findings]
+
+
+def _recorded_findings(out: Path, record: dict) -> dict:
+    """A run recorded before results.json held findings gets them from its folder's training.json."""
+    if "findings" in record:
+        return record
+    path = out / record["folder"] / "training.json"
+    training = read_json(path) if path.is_file() else {}
+    return {**record, "findings": run_findings(training, where=str(path))}
+
+
+def explainer(out: Path) -> Callable[[str, Sequence[str]], list[Explanation]]:
+    """explain(run folder, texts): each text's explanation of the predicted label by the saved model of
+    that run (exact for linear models; integrated gradients or occlusion for neural ones, see
+    Predictor.explain), for the mistakes report.html shows."""
+    def explain(folder: str, texts: Sequence[str]) -> list[Explanation]:
+        return load_model(out / folder).explain(list(texts))
+    return explain
 
 
 def _warm_up() -> None:
@@ -316,19 +418,26 @@ def _warm_up() -> None:
 
 def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProgress | None = None,
             rounds: int = 2000) -> CompareResult:
-    """Train every model of `settings` on the shared splits into `out`, skipping runs an interrupted
-    compare already finished; then write the leaderboard (leaderboard.md) and report.html."""
+    """Train every model of `settings` on the shared splits into `out`, skipping the runs an earlier
+    compare into `out` finished (its models and seeds are kept, see `extend_settings`); then write the
+    leaderboard (leaderboard.md) and report.html."""
     check_settings(settings)
     out = Path(out)
     data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
     test = read_dataset(settings.test, text_column=settings.text_column, label_column=settings.label_column) \
         if settings.test is not None else None
+    data_fingerprint = fingerprint(data, test)
+    earlier = read_results(out)
+    if earlier is not None:  # resume or extend it: the recorded models and seeds, and the new ones
+        settings = extend_settings(settings, data_fingerprint, earlier["settings"], out / "results.json")
+        check_settings(settings)
     splits = make_splits_for(settings, data, test)
     runs = plan_runs(settings, splits)
     validate_configs(settings, runs)
-    document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": fingerprint(data, test)},
+    document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": data_fingerprint},
                 "labels": sorted(set(data.labels)), "runs": []}
-    recorded = {r["folder"]: r for r in read_results(out, document["settings"]) if complete(out / r["folder"])}
+    recorded = {r["folder"]: _recorded_findings(out, r) for r in (earlier or {}).get("runs", [])
+                if complete(out / r["folder"])}
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -349,5 +458,5 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             save()
         if progress is not None:
             progress.run_finished(run, recorded[run.id], skipped=run.id in done)
-    board = write_outputs(out, document, splits, rounds=rounds)
+    board = write_outputs(out, document, splits, rounds=rounds, explain=explainer(out))
     return CompareResult(out, document["runs"], board)

@@ -129,6 +129,26 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_a_null_one():
     assert small <= 6  # expected 2 of 40; 6 or fewer with probability > 0.99
 
 
+def test_paired_bootstrap_interval_excludes_0_for_a_real_difference_only():
+    rng = np.random.default_rng(7)
+    n = 400
+    y_true = rng.integers(0, 3, size=n)
+    good = np.where(rng.random(n) < 0.9, y_true, (y_true + 1) % 3)
+    worse = np.where(rng.random(n) < 0.7, y_true, (y_true + 1) % 3)
+    slightly = good.copy()
+    slightly[np.flatnonzero(good == y_true)[:2]] = (y_true[np.flatnonzero(good == y_true)[:2]] + 1) % 3
+    real = paired_bootstrap([RunPredictions("t", y_true, good)], [RunPredictions("t", y_true, worse)],
+                            num_labels=3, rounds=1000)
+    low, high = real["ci"]
+    assert 0 < low < real["difference"] < high and real["confidence"] == 0.95
+    close = paired_bootstrap([RunPredictions("t", y_true, good)], [RunPredictions("t", y_true, slightly)],
+                             num_labels=3, rounds=1000)
+    assert close["difference"] == pytest.approx(2 / n) and close["ci"][0] <= 0 <= close["ci"][1]
+    with pytest.raises(ConfigError, match="confidence 95 is not a fraction"):
+        paired_bootstrap([RunPredictions("t", y_true, good)], [RunPredictions("t", y_true, worse)],
+                         num_labels=3, confidence=95)
+
+
 def test_paired_bootstrap_needs_the_same_test_sets():
     y = np.zeros(5, dtype=np.int64)
     with pytest.raises(ConfigError, match="different test sets"):

@@ -25,10 +25,10 @@ from textclf.cli.display import (
     TrialLine,
     console,
     err_console,
-    leaderboard_table,
     print_confusion,
     print_data_summary,
     print_explanation,
+    print_leaderboard,
     print_linear_comparison,
     print_metrics,
     print_training_findings,
@@ -296,19 +296,23 @@ def compare(
     val_size: Annotated[float | None, typer.Option(help="Validation fraction of the training data (default 0.1).")] = None,
     seeds: Annotated[int | None, typer.Option(help="Runs per model with seeds 0..N-1 (default 3).")] = None,
     folds: Annotated[int | None, typer.Option(help="Stratified K-fold cross-validation instead of a test set.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs of every neural model (train.epochs; baselines have none).")] = None,
     vectors: Annotated[str | None, typer.Option(help="Pretrained vectors for the neural models: a file or glove-6b-50d.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json, leaderboard.md, report.html and the models.")] = Path("textclf-compare"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every neural model, or NAME:section.key=value for one model (baselines: only this way).")] = None,
 ) -> None:
-    """Compare models on identical splits over several seeds or folds: leaderboard and report.html."""
+    """Compare models on identical splits over several seeds or folds: leaderboard and report.html.
+
+    Into an --out of an earlier compare, the same command resumes it, and more --models, --presets
+    or a larger --seeds extend it (the data, splits and training settings must be the same)."""
     from textclf.compare import CompareSettings  # torch / scikit-learn: when the command runs
     from textclf.compare import compare as run_compare
 
     settings = CompareSettings(
         data=data, models=_names(models), presets=_names(presets), test=test, test_size=test_size,
-        val_size=val_size, seeds=seeds, folds=folds, vectors=vectors, overrides=tuple(set_ or ()),
+        val_size=val_size, seeds=seeds, folds=folds, epochs=epochs, vectors=vectors, overrides=tuple(set_ or ()),
         text_column=text_column, label_column=label_column,
     )
     try:
@@ -317,9 +321,9 @@ def compare(
     except KeyboardInterrupt:
         err_console.print(f"interrupted; finished runs are kept in {out}: run the same command again to continue.")
         raise typer.Exit(130) from None
-    table = leaderboard_table(result.board, f"leaderboard ({out / 'leaderboard.md'})")
-    # Piped output has no width: give the table room so that each row stays on one line.
-    (console if console.is_terminal else Console(width=170, file=console.file)).print(table)
+    # Piped output has no width: the table is made to fit 100 columns.
+    print_leaderboard(console if console.is_terminal else Console(width=100, file=console.file), result.board,
+                      f"leaderboard ({out / 'leaderboard.md'})")
     console.print(f"report: [bold]{out / 'report.html'}[/] · every run: {out / 'results.json'}", highlight=False)
 
 

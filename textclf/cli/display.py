@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -22,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from textclf.doctor.findings import Finding, count_by_severity, sort_findings
-from textclf.evaluation.leaderboard import COLUMNS, cells
+from textclf.evaluation.leaderboard import TERMINAL_COLUMNS, doctor_cell, summary_lines, terminal_cells
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -107,7 +108,7 @@ class CompareProgress:
         self.progress.stop()
 
     def started(self, runs: list, done: set[str]) -> None:
-        resumed = f"; {len(done)} already done, resuming" if done else ""
+        resumed = f"; {len(done)} already done, kept" if done else ""
         self.console.print(f"[bold]compare[/] {len(runs)} runs{resumed}", highlight=False)
         self.overall = self.progress.add_task("all runs", total=len(runs), completed=len(done), status="")
 
@@ -269,10 +270,28 @@ def print_training_findings(console: Console, training: Mapping[str, Any]) -> No
 
 
 def leaderboard_table(board: Mapping[str, Any], title: str = "leaderboard") -> Table:
-    """compare's leaderboard (textclf.evaluation.leaderboard) for the terminal."""
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(COLUMNS):
-        table.add_column(column.strip(), justify="left" if i == 0 else "right")
+    """compare's leaderboard (textclf.evaluation.leaderboard) for the terminal: fits 100 columns with
+    model names kept whole (the interval under each mean, the codes of the findings below the table)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=0,
+                  show_edge=False)  # the box's blank column rule is the only gap: 1 space
+    names = [row["model"] for row in board["rows"]]
+    for i, column in enumerate(TERMINAL_COLUMNS):
+        if i == 0:
+            table.add_column(column, justify="left", no_wrap=True, min_width=max(map(len, [column, *names])))
+        else:
+            table.add_column(column, justify="left" if column == "doctor" else "right")
     for row in board["rows"]:
-        table.add_row(*[f"[bold]{text}[/]" if bold else text for text, bold in cells(row, board)])
+        texts = terminal_cells(row, board)
+        table.add_row(*[f"[bold]{escape(text)}[/]" if bold else escape(text) for text, bold in texts])
     return table
+
+
+def print_leaderboard(console: Console, board: Mapping[str, Any], title: str) -> None:
+    """compare's leaderboard, then each model's findings by code and the summary (best model, its lead
+    over the next, the doctor's headline)."""
+    console.print(leaderboard_table(board, title))
+    for row in board["rows"]:
+        if row.get("findings"):
+            console.print(f"  [bold]{escape(row['model'])}[/] doctor: {escape(doctor_cell(row))}", highlight=False)
+    for line in summary_lines(board):
+        console.print(escape(line), highlight=False)

@@ -1,9 +1,11 @@
 """The outputs of a comparison: results.json (written atomically, read back to resume), leaderboard.md
 and report.html, one self-contained file (figures embedded as base64 PNG, no scripts).
 
-report.html sections: leaderboard, paired tests against the best model, data summary, per-class F1 across
-models, and for each model its training curves, row-normalised confusion matrix and the test
-examples it got wrong. Every piece of text from the data is HTML-escaped.
+report.html sections: a summary (the best model, whether it clearly beats the next, the doctor's most
+serious finding), leaderboard, paired tests against the best model, data summary, per-class F1 across
+models, and for each model the doctor's findings, its training curves, row-normalised confusion matrix
+and the test examples it got wrong most confidently (those near chance marked, each with the words
+that spoke most for the wrong label). Every piece of text from the data is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,17 @@ import numpy as np
 
 from textclf.errors import ConfigError
 from textclf.evaluation import plots
-from textclf.evaluation.leaderboard import COLUMNS, NOTE, build_leaderboard, cells, to_markdown
+from textclf.evaluation.leaderboard import COLUMNS, NOTE, build_leaderboard, cells, summary_lines, to_markdown
 from textclf.folder import atomic_write, atomic_write_json
 
 PREDICTIONS = "predictions.json"  # a run folder's test predictions: y_true, y_pred, confidence
 _WORD = re.compile(r"\w+|[^\w\s]")
 MAX_EXAMPLES = 25
 MAX_TEXT = 400
+TOP_WORDS = 3
+# explain(run folder, texts) -> one explanation of the predicted label per text (textclf.explain.Explanation:
+# .words with .text and .score, .method, .unit); compare passes one over the saved models.
+Explain = Callable[[str, Sequence[str]], Sequence[Any]]
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -37,9 +43,16 @@ h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #dde2ea;padding
 table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #dde2ea;padding:.3rem .55rem;text-align:right;vertical-align:top}
 th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}
-td.text{text-align:left;max-width:640px}.note{color:#5a6577;font-size:.9rem;max-width:900px}
+td.text,th.text{text-align:left;max-width:640px}.note{color:#5a6577;font-size:.9rem;max-width:900px}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}.figs{display:flex;flex-wrap:wrap;gap:1rem;
 align-items:flex-start}#settings td{text-align:left}.real{color:#b42318}.ns{color:#5a6577}strong{color:#0b5394}
+#summary{border:1px solid #c9d3e0;background:#f7f9fc;border-radius:6px;padding:.4rem 1.2rem}
+#summary li{margin:.25rem 0}#summary h2{margin-top:.6rem}
+#leaderboard td:last-child,#leaderboard th:last-child{text-align:left}
+.findings{border:1px solid #dde2ea;border-radius:6px;padding:.3rem .9rem;
+margin:.6rem 0;max-width:1100px}.finding{margin:.45rem 0}.finding .fix{color:#3c4656}
+.error .code{color:#b42318}.warning .code{color:#9a5b00}.info .code{color:#0b5394}.code{font-weight:600}
+.chance{color:#9a5b00;font-size:.85rem;white-space:nowrap}
 """
 
 
@@ -109,6 +122,49 @@ def leaderboard_html(board: Mapping[str, Any]) -> str:
             + f'<p class="note">{escape(note)}</p>')
 
 
+def summary_html(board: Mapping[str, Any]) -> str:
+    """The few sentences at the top of the page (textclf.evaluation.leaderboard.summary_lines)."""
+    items = "".join(f"<li>{escape(line)}</li>" for line in summary_lines(board))
+    return f'<section id="summary"><h2>Summary</h2><ul>{items}</ul></section>'
+
+
+def findings_html(row: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """A model's box of doctor findings: each distinct finding, on how many of its runs, and the advice."""
+    unit = "fold" if records and records[0].get("fold") is not None else "seed"
+    unit += "s" * (row["runs"] > 1)
+    findings = row.get("findings")
+    parts = [f'<div class="findings" id="findings-{escape(row["model"])}"><h4>Doctor</h4>']
+    if findings is None:
+        parts.append('<p class="note">Not checked: the doctor\'s training monitors watch models trained by epochs; '
+                     "this one is fitted in one pass.</p>")
+    elif not findings:
+        parts.append(f"<p>No findings on its {row['runs']} {unit}.</p>")
+    for f in findings or []:
+        parts.append(
+            f'<div class="finding {escape(f["severity"])}"><span class="code">{escape(f["code"])}</span> '
+            f"({escape(f['severity'])}) on {f['runs']} of {row['runs']} {unit}: {escape(f['message'])}"
+            f'<div class="fix">Advice: {escape(f["fix"])}</div></div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def near_chance(num_labels: int) -> float:
+    """The top probability under which a prediction is near chance: 1.5× the uniform 1/C, but at most a
+    quarter of the way from chance to certainty (the cap matters for two labels only: 0.625, not 0.75)."""
+    chance = 1 / num_labels
+    return min(1.5 * chance, chance + 0.25 * (1 - chance))
+
+
+def top_words(explanation: Any, k: int = TOP_WORDS) -> str:
+    """The k words that speak most for the explained label, 'word +score', a repeated word once with its
+    occurrences summed; only words that speak for it (score > 0), '–' when none does."""
+    totals: dict[str, float] = {}
+    for word in explanation.words:
+        totals[word.text.lower()] = totals.get(word.text.lower(), 0.0) + word.score
+    best = sorted(((w, v) for w, v in totals.items() if v > 0), key=lambda item: -item[1])[:k]
+    return " ".join(f"{w} {v:+.3f}" for w, v in best) or "–"
+
+
 def paired_tests_html(board: Mapping[str, Any]) -> str:
     rows = []
     for row in board["rows"][1:]:
@@ -149,27 +205,47 @@ def per_class_html(board: Mapping[str, Any], labels: Sequence[str]) -> str:
     return _img(plots.per_class_f1_png(scores, labels), "per-class F1") + _table(["class", *scores], rows)
 
 
-def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str]) -> str:
+def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str],
+                       explain: Callable[[Sequence[str]], Sequence[Any]] | None = None) -> str:
+    """The run's most confident mistakes; a confidence under `near_chance` is marked, and `explain`
+    (texts -> explanations of the predicted label) gives each shown row its top words."""
     y_true, y_pred = np.asarray(prediction["y_true"]), np.asarray(prediction["y_pred"])
     confidence = np.asarray(prediction["confidence"])
     wrong = np.flatnonzero(y_true != y_pred)
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:MAX_EXAMPLES]
-    rows = "".join(f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(labels[y_true[i]])}</td>'
-                   f"<td>{escape(labels[y_pred[i]])}</td><td>{confidence[i]:.3f}</td></tr>" for i in order)
+    limit = near_chance(len(labels))
+    explanations = list(explain([texts[i] for i in order])) if explain is not None and len(order) else []
+    rows, method = [], ""
+    for n, i in enumerate(order):
+        mark = ' <span class="chance">near chance</span>' if confidence[i] < limit else ""
+        row = (f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(labels[y_true[i]])}</td>'
+               f"<td>{escape(labels[y_pred[i]])}</td><td>{confidence[i]:.3f}{mark}</td>")
+        if explanations:
+            method = f"{explanations[n].method}, in {explanations[n].unit}"
+            row += f'<td class="text">{escape(top_words(explanations[n]))}</td>'
+        rows.append(row + "</tr>")
+    if not len(wrong):
+        return f"<p>No test text misclassified ({escape(prediction['run'])}).</p>"
+    near = int(np.sum(confidence[order] < limit))
     head = (f"<p>{len(wrong):,} of {len(y_true):,} test texts misclassified ({escape(prediction['run'])}); "
-            f"the {len(order)} most confident mistakes:</p>")
-    return (head + "<table><thead><tr><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+            f"the {len(order)} most confident mistakes, {near} of them near chance (top probability under "
+            f"{limit:.3f}: 1.5× chance for {len(labels)} labels, at most a quarter of the way to certainty):</p>")
+    words = f'<th class="text">top words for the predicted label ({escape(method)})</th>' if explanations else ""
+    return (head + "<table class=\"mistakes\"><thead><tr><th>text</th><th>true</th><th>predicted</th>"
+            f"<th>confidence</th>{words}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
-def model_html(name: str, records: Sequence[Mapping[str, Any]], histories: Mapping[str, Sequence],
-               first_prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str]) -> str:
-    """A model's section: training curves, summed row-normalised confusion matrix, its mistakes."""
-    parts = [f'<h3 id="model-{escape(name)}">{escape(name)}</h3><div class="figs">']
+def model_html(row: Mapping[str, Any], records: Sequence[Mapping[str, Any]], histories: Mapping[str, Sequence],
+               first_prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str],
+               explain: Callable[[Sequence[str]], Sequence[Any]] | None = None) -> str:
+    """A model's section: the doctor's findings, training curves, summed row-normalised confusion matrix,
+    its mistakes (explained by `explain` when given)."""
+    name = row["model"]
+    parts = [f'<h3 id="model-{escape(name)}">{escape(name)}</h3>', findings_html(row, records), '<div class="figs">']
     curves = {k: v for k, v in histories.items() if len(v) >= 2}
     if curves:
         parts.append(_img(plots.curves_png(curves, name), f"{name} curves"))
@@ -182,7 +258,7 @@ def model_html(name: str, records: Sequence[Mapping[str, Any]], histories: Mappi
     parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
                       f"{name} confusion matrix"))
     parts.append("</div>")
-    parts.append(misclassified_html(first_prediction, texts, labels))
+    parts.append(misclassified_html(first_prediction, texts, labels, explain))
     return "".join(parts)
 
 
@@ -196,6 +272,7 @@ def render_html(*, title: str, settings: Mapping[str, Any], board: Mapping[str, 
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><p class=\"note\">Generated {time.strftime('%Y-%m-%d %H:%M')}.</p>",
+        summary_html(board),
         "<h2>Leaderboard</h2>", leaderboard_html(board),
         "<h2>Paired tests against the best</h2>", paired_tests_html(board),
         "<h2>Settings</h2>", _table(["setting", "value"], setting_rows, table_id="settings"),
@@ -208,9 +285,9 @@ def render_html(*, title: str, settings: Mapping[str, Any], board: Mapping[str, 
 
 def report_html(document: Mapping[str, Any], board: Mapping[str, Any], predictions: Mapping[str, Mapping[str, Any]],
                 histories: Mapping[str, Sequence], texts: Mapping[str, Sequence[str]],
-                lengths: Mapping[str, Sequence[int]]) -> str:
+                lengths: Mapping[str, Sequence[int]], explain: Explain | None = None) -> str:
     """report.html of a finished compare: `document` is results.json, `predictions` and `histories` are
-    keyed by run folder, `texts` by test-set key."""
+    keyed by run folder, `texts` by test-set key; `explain` gives the top words of the mistakes shown."""
     labels = document["labels"]
     sections = []
     for row in board["rows"]:
@@ -218,7 +295,8 @@ def report_html(document: Mapping[str, Any], board: Mapping[str, Any], predictio
         runs = {r["folder"].rsplit("/", 1)[-1]: histories[r["folder"]] for r in records}
         first = records[0]
         prediction = {**predictions[first["folder"]], "run": first["folder"]}
-        sections.append(model_html(row["model"], records, runs, prediction, texts[first["test"]], labels))
+        bound = None if explain is None else (lambda shown, folder=first["folder"]: explain(folder, shown))
+        sections.append(model_html(row, records, runs, prediction, texts[first["test"]], labels, bound))
     models = ", ".join(row["model"] for row in board["rows"])
     return render_html(title=f"textclf compare: {models}", settings=document["settings"], board=board,
                        labels=labels, summary=document["data"], lengths=lengths, models=sections)
@@ -228,11 +306,12 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: int = 2000) -> dict:
+def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: int = 2000,
+                  explain: Explain | None = None) -> dict:
     """Leaderboard, paired tests and data summary into results.json; leaderboard.md and report.html.
 
-    `splits` are the compare's textclf.compare.Split objects (test texts for the examples shown).
-    Returns the leaderboard."""
+    `splits` are the compare's textclf.compare.Split objects (test texts for the examples shown);
+    `explain` gives the top words of the mistakes shown. Returns the leaderboard."""
     records, labels = document["runs"], document["labels"]
     predictions = {r["folder"]: _read_json(out / r["folder"] / PREDICTIONS) for r in records}
     histories = {}
@@ -249,17 +328,12 @@ def write_outputs(out: Path, document: dict, splits: Sequence[Any], *, rounds: i
     texts = {split.key: split.test_data.texts for split in splits}
     lengths = {"train": [len(tokenize(t)) for t in first.fit_data.texts],
                "test": [len(tokenize(t)) for t in first.test_data.texts]}
-    atomic_write(out / "report.html", report_html(document, board, predictions, histories, texts, lengths))
+    atomic_write(out / "report.html", report_html(document, board, predictions, histories, texts, lengths, explain))
     return board
 
 
-def _identity(settings: dict[str, Any]) -> dict[str, Any]:
-    # The data are identified by their fingerprint, so the same files under another path still match.
-    return {k: v for k, v in settings.items() if k not in ("data", "test")}
-
-
-def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
-    """Recorded runs of an earlier, interrupted compare into `out`; [] for a new folder."""
+def read_results(out: Path) -> dict[str, Any] | None:
+    """results.json of an earlier compare into `out` (to resume or extend it); None for a new folder."""
     path = out / "results.json"
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; expected a folder for the comparison. Choose another --out.")
@@ -268,24 +342,19 @@ def read_results(out: Path, settings: dict[str, Any]) -> list[dict]:
             found = sorted(p.name for p in out.iterdir())[:5]
             raise ConfigError(
                 f"--out {out} already exists and is not a compare folder (it holds {found}, no results.json); "
-                "expected a new or empty folder, or the folder of an interrupted compare. Choose another --out."
+                "expected a new or empty folder, or the folder of an earlier compare. Choose another --out."
             )
-        return []
+        return None
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{path} is not valid JSON; expected a compare's results. Delete {out} to start over.") \
             from None
-    old, settings = _identity(results.get("settings", {})), _identity(settings)
-    if old != settings:
-        changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
-        first = changed[0]
-        raise ConfigError(
-            f"{path} was written by a different compare ({', '.join(changed)} differ: {first} was "
-            f"{old.get(first)!r}, now {settings.get(first)!r}); expected the same command to resume it. "
-            f"Use another --out, or delete {out} to start over."
-        )
-    return list(results.get("runs", []))
+    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict) \
+            or not isinstance(results.get("runs", []), list):
+        raise ConfigError(f"{path} holds no compare settings and runs; expected a compare's results. "
+                          f"Delete {out} to start over.")
+    return results
 
 
 def complete(folder: Path) -> bool:

@@ -120,15 +120,19 @@ def bootstrap_interval(
 
 def paired_bootstrap(
     runs_a: Sequence[RunPredictions], runs_b: Sequence[RunPredictions], metric: str = "accuracy", *,
-    num_labels: int, rounds: int = 2000, seed: int = 0,
+    num_labels: int, rounds: int = 2000, seed: int = 0, confidence: float = 0.95,
 ) -> dict:
     """Two-sided paired bootstrap test of mean(metric of a) - mean(metric of b).
 
     Both models are resampled with the same example indices (their test sets must match by key), so
     the shared difficulty of the examples cancels. The p-value counts resampled differences at least
     as far from the observed difference as the observed difference is from 0 (the null-centred
-    distribution of Berg-Kirkpatrick et al., 2012), with the +1 correction.
+    distribution of Berg-Kirkpatrick et al., 2012), with the +1 correction. `ci` is the percentile
+    interval of the resampled differences at `confidence`: when it includes 0, the data do not
+    settle which model is better.
     """
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence {confidence} is not a fraction: expected a number between 0 and 1.")
     _check_runs([*runs_a, *runs_b])
     if {r.test_key for r in runs_a} != {r.test_key for r in runs_b}:
         raise ConfigError("paired bootstrap: the two models were tested on different test sets; expected the same.")
@@ -136,7 +140,10 @@ def paired_bootstrap(
     indices = draw_indices([*runs_a, *runs_b], rounds, seed)
     deltas = bootstrap_means(runs_a, metric, indices, num_labels) - bootstrap_means(runs_b, metric, indices, num_labels)
     extreme = int(np.sum(np.abs(deltas - observed) >= abs(observed) - 1e-12))
-    return {"difference": observed, "p_value": (extreme + 1) / (rounds + 1), "rounds": rounds, "metric": metric}
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(deltas, [tail, 1 - tail])
+    return {"difference": observed, "p_value": (extreme + 1) / (rounds + 1), "ci": [float(low), float(high)],
+            "confidence": confidence, "rounds": rounds, "metric": metric}
 
 
 def mcnemar(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | np.ndarray, *,
