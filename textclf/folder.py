@@ -36,7 +36,9 @@ FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
 WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
-                 "predictions.json")
+                 "predictions.json", "members")
+# An ensemble (textclf.ensemble) keeps its weights in config.json and its members' folders in members/.
+ENSEMBLE_FILES = tuple(name for name in MODEL_FILES if name != "model.safetensors")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000
@@ -222,8 +224,8 @@ def read_config(path: Path) -> tuple[dict[str, Any], ModelKind]:
         )
     kind = kind_of_config(config, where)
     limits = {"vocab_size": MAX_VOCAB_SIZE, "num_labels": MAX_LABELS, "max_length": MAX_LENGTH}
-    if kind.family == "linear":
-        del limits["max_length"]  # linear models read whole texts
+    if kind.family in ("linear", "ensemble"):
+        del limits["max_length"]  # linear models read whole texts; an ensemble's members cut texts themselves
     for key, limit in limits.items():
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
@@ -281,10 +283,21 @@ class FolderContents:
     training: dict[str, Any]
 
 
+def required_files(path: Path) -> tuple[str, ...]:
+    """The files a model folder must hold: MODEL_FILES, or ENSEMBLE_FILES for an ensemble."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return MODEL_FILES  # read_config says what is wrong with it
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    kind = find_kind(architecture) if isinstance(architecture, str) else None
+    return ENSEMBLE_FILES if kind is not None and kind.family == "ensemble" else MODEL_FILES
+
+
 def read_folder(path: str | Path) -> FolderContents:
     """Read and check a model folder's config, labels, tokenizer and training record."""
     path = Path(path)
-    check_files(path)
+    check_files(path, required_files(path))
     config, kind = read_config(path)
     labels = read_labels(path, config["num_labels"])
     tokenizer = read_tokenizer(path, config["vocab_size"])
