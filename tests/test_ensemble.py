@@ -270,6 +270,17 @@ def test_compare_adds_the_top_k_ensemble_row(tmp_path: Path):
         assert model.training["ensemble"]["validation"]["split"] == run["folder"].split("/")[1]
         assert run["parameters"] > 0 and run["train_seconds"] > 0
     assert "ensemble-top2" in (out / "leaderboard.md").read_text()
+    # the same command again: every run is kept, the ensembles are rebuilt over the finished folders, alike
+    again = invoke("compare", corpus, "--models", "tfidf-lr,nbsvm,majority", "--test-size", "0.2", "--seeds", "2",
+                   "--ensemble", "2", "--out", out)
+    assert again.exit_code == 0, again.output
+    rerun = [r for r in json.loads((out / "results.json").read_text())["runs"] if r["model"] == "ensemble-top2"]
+    assert [(r["members"], r["accuracy"]) for r in rerun] == [(r["members"], r["accuracy"]) for r in runs]
+    folds = invoke("compare", corpus, "--models", "tfidf-lr,nbsvm", "--folds", "2", "--ensemble", "2", "--out",
+                   tmp_path / "folds")
+    assert folds.exit_code == 0, folds.output
+    assert [r["folder"] for r in json.loads((tmp_path / "folds" / "results.json").read_text())["runs"]][-2:] == \
+        ["ensemble-top2/fold-1", "ensemble-top2/fold-2"]
     with pytest.raises(ConfigError, match=r"expected a number of models from 2 to 3"):
         from textclf.compare import CompareSettings, compare
 
