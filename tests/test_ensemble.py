@@ -238,6 +238,8 @@ def test_refusals_are_one_line(members: dict[str, Path], tmp_path: Path):
 def test_export_refuses_and_tampering_is_caught(ensemble: Path, tmp_path: Path):
     fails("export", ensemble, match=r"is an ensemble, which is not exported as one ONNX graph.*Export its neural "
                                     r"members one by one \(textclf export .*/members/NAME\)")
+    fails("predict", ensemble, "a text", "--runtime", "onnx",
+          match=r"has no model.onnx; .*an ensemble is not exported as one ONNX graph .*use --runtime torch")
     folder = shutil.copytree(ensemble, tmp_path / "ens")
     config = json.loads((folder / "config.json").read_text())
     for members, match in (([{"name": "../x", "weight": 1.0}], r"simple names"),
