@@ -288,3 +288,20 @@ def test_compare_adds_the_top_k_ensemble_row(tmp_path: Path):
 
         compare(CompareSettings(data=str(corpus), models=("tfidf-lr", "nbsvm", "majority"), test_size=0.2), out,
                 ensemble=1)
+
+
+def test_a_failed_fit_is_an_error_not_a_silent_result(monkeypatch: pytest.MonkeyPatch):
+    import scipy.optimize
+
+    from textclf.errors import TrainingError
+
+    class Failed:
+        x = np.array([1.0, 0.0])
+        message = "forced"
+
+    monkeypatch.setattr(scipy.optimize, "minimize", lambda *args, **kwargs: Failed())
+    y = np.array([0, 1, 0, 1])
+    bad, good = np.array([[0.1, 0.9], [0.9, 0.1]] * 2), np.array([[0.9, 0.1], [0.1, 0.9]] * 2)
+    with pytest.raises(TrainingError, match=r"fitting the ensemble weights failed \(SLSQP: forced; log-loss 2\.303 "
+                                            r"against 0\.6931 for equal weights\)"):
+        fit_weights([bad, good], y)

@@ -9,7 +9,7 @@
       members/<name>/  a copy of each member's model folder (the folder is self-contained)
 
 The weights minimise the log-loss of the mixture on validation data, non-negative and summing to 1
-(convex, so the optimum is unique and found by SLSQP from equal weights). Members with weight 0 are
+(convex, so SLSQP from equal weights finds the global minimum). Members with weight 0 are
 left out of the folder. The ensemble is a Predictor: logits() is the log of the weighted mean of the
 members' probabilities, so predict, evaluate, serve and explain (by occlusion) work as for any model.
 
@@ -34,7 +34,7 @@ import numpy as np
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import fingerprint
 from textclf.data.tokenize import build_tokenizer
-from textclf.errors import ConfigError, DataError, ModelFormatError
+from textclf.errors import ConfigError, DataError, ModelFormatError, TrainingError
 from textclf.folder import (
     FORMAT_VERSION,
     FolderContents,
@@ -187,8 +187,14 @@ class Member:
         """What decides this member's validation split, from its training.json."""
         config, data = self.model.training.get("config") or {}, self.model.training.get("data") or {}
         split = {k: (config.get("data") or {}).get(k) for k in ("val_size", "test_size", "text_column", "label_column")}
-        return {"source": data.get("source"), "test_source": data.get("test_source"), **split,
+        return {"source": _same_path(data.get("source")), "test_source": _same_path(data.get("test_source")), **split,
                 "seed": (config.get("train") or {}).get("seed")}
+
+
+def _same_path(source: Any) -> Any:
+    """A recorded data source as an absolute path when it is a file here, so that two spellings of one
+    file compare equal."""
+    return str(Path(source).resolve()) if isinstance(source, str) and Path(source).is_file() else source
 
 
 def read_members(paths: Sequence[str | Path], out: str | Path | None = None, *, device: str = "cpu") -> list[Member]:
@@ -292,7 +298,7 @@ def read_validation(members: Sequence[Member], *, data: str | None = None, val: 
 def fit_weights(probabilities: Sequence[np.ndarray], y: np.ndarray) -> np.ndarray:
     """Weights (M,) >= 0 summing to 1 that minimise the validation log-loss of the mixture
     sum_m w_m P_m; `probabilities` are the members' (N, C) on validation, `y` (N,) the true columns.
-    The loss is convex in the weights, so the optimum is unique; weights under DROP become 0."""
+    The loss is convex in the weights: every local minimum is the global one. Weights under DROP become 0."""
     from scipy.optimize import minimize  # scipy (scikit-learn's dependency): only when fitting
 
     q = np.stack([p[np.arange(len(y)), y] for p in probabilities], axis=1)  # (N, M): each member's p(true label)
@@ -309,7 +315,13 @@ def fit_weights(probabilities: Sequence[np.ndarray], y: np.ndarray) -> np.ndarra
                       options={"ftol": 1e-12, "maxiter": 500})
     weights = np.clip(result.x, 0, None)
     weights[weights < DROP] = 0
-    return weights / weights.sum()
+    weights /= weights.sum()
+    equal = loss(np.full(m, 1 / m))
+    if not loss(weights) <= equal + 1e-6:  # the optimum is never worse than its starting point
+        raise TrainingError(f"fitting the ensemble weights failed (SLSQP: {result.message}; log-loss "
+                            f"{loss(weights):.4g} against {equal:.4g} for equal weights). Report this with the "
+                            "members' folders.")
+    return weights
 
 
 def validation_scores(probabilities: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
