@@ -61,16 +61,16 @@ METHOD = "validation log-loss, weights non-negative summing to 1 (SLSQP from equ
 
 
 class Ensemble(Predictor):
-    """Members' probabilities averaged with `weights`; `member_dirs` are the folders they load from."""
+    """Members' probabilities averaged with `weights` (config.json's members, in order); `member_dirs`
+    are the folders the members were loaded from."""
 
-    def __init__(self, members: Sequence[Predictor], names: Sequence[str], weights: np.ndarray, labels: Sequence[str],
-                 training: dict[str, Any], member_dirs: Sequence[Path]) -> None:
-        self.members, self.names, self.member_dirs = list(members), list(names), list(member_dirs)
-        self.weights = np.asarray(weights, dtype=np.float64)
+    def __init__(self, members: Sequence[Predictor], member_dirs: Sequence[Path], labels: Sequence[str],
+                 config: dict[str, Any], training: dict[str, Any]) -> None:
+        self.members, self.member_dirs = list(members), list(member_dirs)
+        self.names = [entry["name"] for entry in config["members"]]
+        self.weights = np.array([entry["weight"] for entry in config["members"]], dtype=np.float64)
         self.labels = list(labels)
-        self.config = {"architecture": ENSEMBLE_ID, "num_labels": len(self.labels), "vocab_size": 2,
-                       "members": [{"name": n, "weight": float(w)} for n, w in zip(self.names, self.weights,
-                                                                                   strict=True)]}
+        self.config = config
         self.training = training
         self.tokenizer = build_tokenizer([])  # words for occlusion: the standard pipeline, no vocabulary
 
@@ -157,7 +157,7 @@ def load_ensemble(contents: FolderContents, *, device: str = "cpu") -> Ensemble:
             raise ModelFormatError(f"{folder} has labels {member.labels}; expected those of its ensemble "
                                    f"{contents.labels}. The folder mixes models; rebuild it with 'textclf ensemble'.")
         members.append(member)
-    return Ensemble(members, names, weights, contents.labels, contents.training, dirs)
+    return Ensemble(members, dirs, contents.labels, contents.config, contents.training)
 
 
 def _peek_architecture(folder: Path) -> Any:
