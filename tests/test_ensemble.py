@@ -248,6 +248,16 @@ def test_export_refuses_and_tampering_is_caught(ensemble: Path, tmp_path: Path):
         (folder / "config.json").write_text(json.dumps({**config, "members": members}))
         with pytest.raises(ModelFormatError, match=match):
             load_model(folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "labels.json").write_text(json.dumps(["anger", "fear", "happiness"]))
+    with pytest.raises(ModelFormatError, match=r"has labels .*; expected those of its ensemble .*'happiness'"):
+        load_model(folder)
+    shutil.copy(ensemble / "labels.json", folder / "labels.json")
+    nested = folder / "members" / config["members"][0]["name"]
+    shutil.rmtree(nested)
+    shutil.copytree(ensemble, nested)
+    with pytest.raises(ModelFormatError, match=r"is itself an ensemble; expected single models as members"):
+        load_model(folder)
 
 
 def test_compare_adds_the_top_k_ensemble_row(tmp_path: Path):

@@ -148,24 +148,15 @@ def load_ensemble(contents: FolderContents, *, device: str = "cpu") -> Ensemble:
     dirs = [contents.path / MEMBERS_DIR / name for name in names]
     members = []
     for folder in dirs:
-        kind = find_kind(str(_peek_architecture(folder)))
-        if kind is not None and kind.family == "ensemble":
+        member = load_model(folder, device=device)
+        if isinstance(member, Ensemble):
             raise ModelFormatError(f"{folder} is itself an ensemble; expected single models as members. "
                                    "Rebuild the ensemble from its members' folders.")
-        member = load_model(folder, device=device)
         if set(member.labels) != set(contents.labels):
             raise ModelFormatError(f"{folder} has labels {member.labels}; expected those of its ensemble "
                                    f"{contents.labels}. The folder mixes models; rebuild it with 'textclf ensemble'.")
         members.append(member)
     return Ensemble(members, dirs, contents.labels, contents.config, contents.training)
-
-
-def _peek_architecture(folder: Path) -> Any:
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None  # load_model says what is wrong with the folder
-    return config.get("architecture") if isinstance(config, dict) else None
 
 
 def refuse_training(data: Any, **_: Any) -> NoReturn:
