@@ -233,6 +233,20 @@ def test_refusals_are_one_line(members: dict[str, Path], tmp_path: Path):
     assert not (tmp_path / "e").exists()
     fails("train", corpus, "--model", "ensemble", "--out", tmp_path / "t",
           match=r"model 'ensemble' is built from saved models, not trained")
+    # members/ is textclf's own only in an ensemble's folder: in any other model folder it is the user's
+    (tmp_path / "seed-1" / "members").mkdir()
+    fails("train", corpus, "--model", "tfidf-lr", "--out", tmp_path / "seed-1",
+          match=r"is a textclf model that also holds \['members'\], which textclf did not write")
+
+
+def test_an_ensemble_is_rebuilt_in_place(ensemble: Path, members: dict[str, Path], tmp_path: Path):
+    folder = shutil.copytree(ensemble, tmp_path / "ens")
+    before = json.loads((folder / "config.json").read_text())
+    result = invoke("ensemble", folder / "members" / before["members"][0]["name"],
+                    folder / "members" / before["members"][1]["name"], "--val", members["val"], "--out", folder)
+    assert result.exit_code == 0, result.output
+    assert json.loads((folder / "config.json").read_text())["members"] == before["members"]
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["ens"]  # no temporary sibling left
 
 
 def test_export_refuses_and_tampering_is_caught(ensemble: Path, tmp_path: Path):

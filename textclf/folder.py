@@ -36,9 +36,10 @@ FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
 WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
-                 "predictions.json", "members")
+                 "predictions.json")
 # An ensemble (textclf.ensemble) keeps its weights in config.json and its members' folders in members/.
 ENSEMBLE_FILES = tuple(name for name in MODEL_FILES if name != "model.safetensors")
+ENSEMBLE_WRITTEN = (*WRITTEN_FILES, "members")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000
@@ -162,7 +163,8 @@ def check_output_dir(path: str | Path) -> Path:
             f"--out {path} already exists and is not a textclf model (it holds {found[:5]}); "
             "expected a new or empty folder, or an older textclf model to replace. Choose another --out."
         )
-    foreign = [name for name in found if name not in WRITTEN_FILES]
+    written = ENSEMBLE_WRITTEN if family_of_folder(path) == "ensemble" else WRITTEN_FILES
+    foreign = [name for name in found if name not in written]
     if foreign:
         raise ConfigError(
             f"--out {path} is a textclf model that also holds {foreign[:5]}, which textclf did not write; "
@@ -283,15 +285,20 @@ class FolderContents:
     training: dict[str, Any]
 
 
-def required_files(path: Path) -> tuple[str, ...]:
-    """The files a model folder must hold: MODEL_FILES, or ENSEMBLE_FILES for an ensemble."""
+def family_of_folder(path: Path) -> str | None:
+    """The family of the kind a folder's config.json names; None when it names none (read_config says why)."""
     try:
         config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
-        return MODEL_FILES  # read_config says what is wrong with it
+        return None
     architecture = config.get("architecture") if isinstance(config, dict) else None
     kind = find_kind(architecture) if isinstance(architecture, str) else None
-    return ENSEMBLE_FILES if kind is not None and kind.family == "ensemble" else MODEL_FILES
+    return kind.family if kind is not None else None
+
+
+def required_files(path: Path) -> tuple[str, ...]:
+    """The files a model folder must hold: MODEL_FILES, or ENSEMBLE_FILES for an ensemble."""
+    return ENSEMBLE_FILES if family_of_folder(path) == "ensemble" else MODEL_FILES
 
 
 def read_folder(path: str | Path) -> FolderContents:
