@@ -397,7 +397,11 @@ def validation_rank(folder: Path) -> tuple[float, float]:
     """(validation accuracy, macro-F1) a run recorded in its training.json, for choosing the top K."""
     metrics = (json.loads((folder / "training.json").read_text(encoding="utf-8")).get("metrics") or {})
     best = metrics.get("validation") or {}
-    return float(best.get("val_accuracy", float("nan"))), float(best.get("val_macro_f1", float("nan")))
+    scores = best.get("val_accuracy"), best.get("val_macro_f1")
+    if not all(isinstance(score, int | float) for score in scores):
+        raise ModelFormatError(f"{folder}/training.json records no validation accuracy and macro-F1; expected them "
+                               "from textclf train (compare --ensemble ranks runs by them). Delete the run to retrain.")
+    return float(scores[0]), float(scores[1])
 
 
 def ensemble_runs(k: int, runs: Sequence[Any], records: dict[str, dict], out: Path, labels: list[str],
