@@ -318,10 +318,9 @@ def _warm_up() -> None:
 def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProgress | None = None,
             rounds: int = 2000, ensemble: int | None = None) -> CompareResult:
     """Train every model of `settings` on the shared splits into `out`, skipping runs an interrupted
-    compare already finished; then write the leaderboard (leaderboard.md) and report.html. With
-    `ensemble` K, the ensemble of the top K models by validation accuracy (textclf.ensemble) is one more row."""
+    compare already finished; then write the leaderboard (leaderboard.md) and report.html."""
     check_settings(settings)
-    if ensemble is not None:
+    if ensemble is not None:  # the top `ensemble` models by validation accuracy, one more row (textclf.ensemble)
         check_top_k(ensemble, settings.names())
     out = Path(out)
     data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
