@@ -81,6 +81,8 @@ def place(tmp_path_factory) -> dict[str, str]:
              "reviews.jsonl": str(root / "reviews.jsonl"), "model.h5": str(KERAS), "MODEL_FILE": str(KERAS)}
     for name in ("DIR", "MODEL_DIR", "my-model", "emotions-model"):
         files[name] = str(model)
+    # a second model of the same split, for `textclf ensemble DIR DIR2`
+    files["DIR2"] = str(textclf.train(train, architecture="tfidf-lr", test_size=0.2).save(root / "model2"))
     for name in ("predictions.csv", "predictions.jsonl", "study.db"):
         files[name] = str(root / "out" / name)
     return {**files, "root": str(root)}

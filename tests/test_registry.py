@@ -33,6 +33,7 @@ PINNED = [
     ("nbsvm", "textclf.nbsvm.v1", "linear"),
     ("hf", "textclf.hf.v1", "pretrained"),
     ("embed-lr", "textclf.embed-lr.v1", "pretrained"),
+    ("ensemble", "textclf.ensemble.v1", "ensemble"),
 ]
 
 
@@ -51,7 +52,7 @@ def test_ids_are_unique_and_every_spec_and_family_resolves():
 def test_lookup_by_name_or_id_and_one_line_for_an_unknown_name():
     assert get_kind("cnn") is get_kind("textclf.cnn.v1")
     with pytest.raises(ConfigError, match=r"^Unknown model 'cnnn': expected one of cnn, fasttext, .*nbsvm, hf, "
-                                          r"embed-lr. Run "):
+                                          r"embed-lr, ensemble. Run "):
         get_kind("cnnn")
 
 

@@ -40,6 +40,7 @@ from textclf.config import RunConfig, resolve_config
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.splits import fingerprint, kfold_splits, make_splits
 from textclf.doctor.findings import Finding, sort_findings
+from textclf.ensemble import check_top_k, ensemble_runs
 from textclf.errors import ConfigError, DoctorWarning, ModelFormatError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
@@ -317,7 +318,7 @@ def extend_settings(settings: CompareSettings, data_fingerprint: str, recorded: 
 def folder_stats(folder: Path) -> tuple[int | None, int]:
     """(parameters in the folder's .safetensors files, bytes of the model's files on disk)."""
     parameters = None
-    for path in sorted(folder.glob("*.safetensors")):
+    for path in sorted(folder.rglob("*.safetensors")):  # rglob: an ensemble's members are in members/
         with safe_open(str(path), framework="numpy") as handle:
             count = sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
         parameters = (parameters or 0) + count
@@ -417,11 +418,14 @@ def _warm_up() -> None:
 
 
 def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProgress | None = None,
-            rounds: int = 2000) -> CompareResult:
+            rounds: int = 2000, ensemble: int | None = None) -> CompareResult:
     """Train every model of `settings` on the shared splits into `out`, skipping the runs an earlier
-    compare into `out` finished (its models and seeds are kept, see `extend_settings`); then write the
-    leaderboard (leaderboard.md) and report.html."""
+    compare into `out` finished (its models and seeds are kept, see `extend_settings`); with `ensemble`
+    K, add the top-K ensemble of each seed or fold; then write the leaderboard (leaderboard.md) and
+    report.html."""
     check_settings(settings)
+    if ensemble is not None:  # the top `ensemble` models by validation accuracy, one more row (textclf.ensemble)
+        check_top_k(ensemble, settings.names())
     out = Path(out)
     data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
     test = read_dataset(settings.test, text_column=settings.text_column, label_column=settings.label_column) \
@@ -458,5 +462,7 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
             save()
         if progress is not None:
             progress.run_finished(run, recorded[run.id], skipped=run.id in done)
+    if ensemble is not None:
+        document["runs"] += ensemble_runs(ensemble, runs, recorded, out, document["labels"], make_record)
     board = write_outputs(out, document, splits, rounds=rounds, explain=explainer(out))
     return CompareResult(out, document["runs"], board)

@@ -37,6 +37,9 @@ MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensor
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
 WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
                  "predictions.json")
+# An ensemble (textclf.ensemble) keeps its weights in config.json and its members' folders in members/.
+ENSEMBLE_FILES = tuple(name for name in MODEL_FILES if name != "model.safetensors")
+ENSEMBLE_WRITTEN = (*WRITTEN_FILES, "members")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000
@@ -160,7 +163,8 @@ def check_output_dir(path: str | Path) -> Path:
             f"--out {path} already exists and is not a textclf model (it holds {found[:5]}); "
             "expected a new or empty folder, or an older textclf model to replace. Choose another --out."
         )
-    foreign = [name for name in found if name not in WRITTEN_FILES]
+    written = ENSEMBLE_WRITTEN if family_of_folder(path) == "ensemble" else WRITTEN_FILES
+    foreign = [name for name in found if name not in written]
     if foreign:
         raise ConfigError(
             f"--out {path} is a textclf model that also holds {foreign[:5]}, which textclf did not write; "
@@ -222,8 +226,8 @@ def read_config(path: Path) -> tuple[dict[str, Any], ModelKind]:
         )
     kind = kind_of_config(config, where)
     limits = {"vocab_size": MAX_VOCAB_SIZE, "num_labels": MAX_LABELS, "max_length": MAX_LENGTH}
-    if kind.family == "linear":
-        del limits["max_length"]  # linear models read whole texts
+    if kind.family in ("linear", "ensemble"):
+        del limits["max_length"]  # linear models read whole texts; an ensemble's members cut texts themselves
     for key, limit in limits.items():
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
@@ -281,10 +285,26 @@ class FolderContents:
     training: dict[str, Any]
 
 
+def family_of_folder(path: Path) -> str | None:
+    """The family of the kind a folder's config.json names; None when it names none (read_config says why)."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    kind = find_kind(architecture) if isinstance(architecture, str) else None
+    return kind.family if kind is not None else None
+
+
+def required_files(path: Path) -> tuple[str, ...]:
+    """The files a model folder must hold: MODEL_FILES, or ENSEMBLE_FILES for an ensemble."""
+    return ENSEMBLE_FILES if family_of_folder(path) == "ensemble" else MODEL_FILES
+
+
 def read_folder(path: str | Path) -> FolderContents:
     """Read and check a model folder's config, labels, tokenizer and training record."""
     path = Path(path)
-    check_files(path)
+    check_files(path, required_files(path))
     config, kind = read_config(path)
     labels = read_labels(path, config["num_labels"])
     tokenizer = read_tokenizer(path, config["vocab_size"])

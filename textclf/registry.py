@@ -51,6 +51,8 @@ FAMILIES: dict[str, Family] = {
     "pretrained": Family("textclf.pretrained.run:train_pretrained", "textclf.pretrained.model:load_pretrained",
                          "a Hugging Face encoder (transformers, the textclf[transformers] extra) -> pooling -> "
                          "linear logits"),
+    "ensemble": Family("textclf.ensemble:refuse_training", "textclf.ensemble:load_ensemble",
+                       "saved models' probabilities averaged with weights fitted on validation (textclf ensemble)"),
 }
 
 KINDS: tuple[ModelKind, ...] = (
@@ -87,6 +89,9 @@ KINDS: tuple[ModelKind, ...] = (
     ModelKind("embed-lr", "textclf.embed-lr.v1", "pretrained", "textclf.pretrained.settings:EMBED_LR",
               "Frozen sentence embeddings (mean pooled, normalised; minilm by default) + logistic regression: "
               "cheap and strong on small data"),
+    ModelKind("ensemble", "textclf.ensemble.v1", "ensemble", "textclf.ensemble:build_ensemble",
+              "Saved models combined: the weighted mean of their probabilities, weights fitted on validation "
+              "log-loss (built with 'textclf ensemble', not trained)"),
 )
 
 

@@ -281,6 +281,41 @@ def explain(
         print_explanation(explanation)
 
 
+@app.command()
+@handle_errors
+def ensemble(
+    model_dirs: Annotated[list[Path], typer.Argument(help="Two or more model folders with the same labels.")],
+    out: Annotated[Path, typer.Option(help="Folder for the ensemble (a model folder of its own).")],
+    data: Annotated[str | None, typer.Option(help="The members' training data: their validation split is rebuilt from it.")] = None,
+    val: Annotated[str | None, typer.Option(help="Or labelled validation data none of the members trained on.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Name of the text column of --val.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Name of the label column of --val.")] = None,
+) -> None:
+    """Average the probabilities of saved models, weights fitted on validation log-loss; save it as a model."""
+    from textclf.ensemble import build_ensemble  # torch / scikit-learn (the members): when the command runs
+    from textclf.training.data import held_out_test  # scikit-learn: when the command runs
+
+    model = build_ensemble(model_dirs, out, data=data, val=val, text_column=text_column, label_column=label_column)
+    fit = model.training["ensemble"]
+    table = Table(title=f"validation ({fit['validation']['n']:,} texts from {fit['validation']['source']})",
+                  title_justify="left")
+    for column in ("member", "from", "weight", "accuracy", "macro-F1", "log-loss"):
+        table.add_column(column, justify="left" if column in ("member", "from") else "right")
+    rows = [(m["name"], m["from"], f"{m['weight']:.3f}", m) for m in fit["members"]]
+    rows += [("equal weights", "", "", fit["equal_weights"]), ("[bold]ensemble[/]", "", "1.000", fit["ensemble"])]
+    for name, source, weight, s in rows:
+        table.add_row(name, source, weight, f"{s['val_accuracy']:.4f}", f"{s['val_macro_f1']:.4f}",
+                      f"{s['val_loss']:.4f}")
+    console.print(table)
+    if model.training["data"]:
+        test = held_out_test(model.training, str(out))
+        metrics = model.evaluate(test.texts, test.labels)
+        console.print(f"[bold]test[/] ({len(test):,} texts, the members' own) accuracy {metrics['accuracy']:.4f} · "
+                      f"macro-F1 {metrics['macro_f1']:.4f}")
+    left = f"; left out (weight 0): {', '.join(fit['left_out'])}" if fit["left_out"] else ""
+    console.print(f"ensemble of {len(model.members)} saved to [bold]{out}[/]{left}", highlight=False)
+
+
 def _names(value: str | None) -> tuple[str, ...]:
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
@@ -302,6 +337,7 @@ def compare(
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json, leaderboard.md, report.html and the models.")] = Path("textclf-compare"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every neural model, or NAME:section.key=value for one model (baselines: only this way).")] = None,
+    ensemble: Annotated[int | None, typer.Option("--ensemble", help="Add the ensemble of the top K models by validation accuracy, per seed or fold, as a row.")] = None,
 ) -> None:
     """Compare models on identical splits over several seeds or folds: leaderboard and report.html.
 
@@ -317,7 +353,7 @@ def compare(
     )
     try:
         with CompareProgress(console) as progress:
-            result = run_compare(settings, out, progress=progress)
+            result = run_compare(settings, out, progress=progress, ensemble=ensemble)
     except KeyboardInterrupt:
         err_console.print(f"interrupted; finished runs are kept in {out}: run the same command again to continue.")
         raise typer.Exit(130) from None

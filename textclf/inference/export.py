@@ -140,6 +140,12 @@ def export_onnx(model: Any, out: str | Path | None = None) -> Path:
         raise ConfigError("ONNX export needs onnx and onnxruntime: pip install 'textclf[onnx]'.") from None
     folder = Path(model) if isinstance(model, str | Path) else None
     loaded = load_model(folder, device="cpu") if folder is not None else model
+    if getattr(loaded, "member_dirs", None) is not None:  # a textclf.ensemble.Ensemble
+        raise ConfigError(
+            f"{folder or 'this model'} is an ensemble, which is not exported as one ONNX graph: each member reads "
+            f"texts through its own tokenizer, and linear members have no graph. Export its neural members one by "
+            f"one (textclf export {folder or 'DIR'}/members/NAME); serve the ensemble with the default --runtime torch."
+        )
     network = getattr(loaded, "network", None)
     if not isinstance(network, nn.Module):
         raise ConfigError(

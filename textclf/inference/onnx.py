@@ -89,6 +89,8 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None) -> OnnxMode
     if not source.is_file():
         hint = (f"the {kind.name!r} model is a {kind.family} model that predicts fast without ONNX: "
                 "use --runtime torch (the default)" if kind.family == "linear" else
+                "an ensemble is not exported as one ONNX graph (docs/ensembles.md): use --runtime torch (the default)"
+                if kind.family == "ensemble" else
                 f"run 'textclf export {path} --format onnx' first, or use --runtime torch")
         raise ModelFormatError(f"{path} has no {ONNX_FILE}; expected an exported model. Hint: {hint}.")
     labels = read_labels(path, config["num_labels"])

@@ -66,9 +66,11 @@ def torch_version_problem(version: str) -> str:
 
 
 def _cpu_signature(flags: Sequence[str]) -> str:
-    """A short hash of this CPU's type and features and the build flags: the build uses
-    -march=native, so a cache shared between machines must not hand one CPU's build to another."""
-    features = platform.machine() + " ".join(flags)
+    """A short hash of this CPU's type and features, the build flags and the source's path: the build
+    uses -march=native, so a cache shared between machines must not hand one CPU's build to another,
+    and two installs of textclf on one machine (two virtual environments or checkouts) must not take
+    turns rebuilding one cache entry, whose build file names the source by its path."""
+    features = platform.machine() + " ".join(flags) + str(SOURCE.resolve())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "model name", "Features")):
