@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from textclf.cli.app import app, handle_errors
+from textclf.cli.app import app, handle_errors, is_verbose
 from textclf.cli.display import (
     CompareProgress,
     FileProgress,
@@ -78,6 +81,7 @@ def train(
     print_config: Annotated[bool, typer.Option(help="Print the resolved configuration and exit.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms or synonyms=FILE, templates=FILE (comma-separated).")] = None,
+    nproc: Annotated[int | None, typer.Option(min=1, help="Train on N processes of this machine (torch.distributed, as torchrun; --batch-size is split between them). Neural models and hf.")] = None,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
     from textclf.config import augment_flag, resolve_config  # pydantic: when the command runs
@@ -100,10 +104,15 @@ def train(
     if print_config:
         console.print(yaml.safe_dump(effective_config(cfg), sort_keys=False), end="", highlight=False)
         return
+    if nproc is not None:
+        return _launch_training(data, cfg, nproc, out=out, resume=resume)
+    other_rank = _quiet_other_ranks()
 
     with TrainingProgress(console) as progress:
         trained = train_model(data, out=out, config=cfg, callbacks=[progress],
                               on_data=print_data_summary, resume=resume)
+    if other_rank:  # rank 0 reports the run
+        return
     metrics = trained.training["metrics"]
     if "per_class" in metrics:
         print_metrics(metrics, f"test ({metrics['n_test']:,} texts)")
@@ -117,6 +126,28 @@ def train(
                   f"{f', LSTM kernel {kernel}' if kernel else ''}; model saved to [bold]{out}[/]")
     print_linear_comparison(trained.training)
     print_training_findings(console, trained.training)
+
+
+def _launch_training(data: str, cfg: Any, processes: int, *, out: Path, resume: bool) -> None:
+    """`textclf train` on `processes` ranks: the resolved settings go to every rank as a config file."""
+    from textclf.training.distributed import check_distributable, launch  # torch: when the command runs
+
+    check_distributable(get_kind(cfg.model.architecture), processes, f"--nproc {processes}")
+    with tempfile.TemporaryDirectory(prefix="textclf-nproc-") as folder:
+        settings = Path(folder) / "config.yaml"
+        settings.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True)), encoding="utf-8")
+        argv = [*(["--verbose"] if is_verbose() else []), "train", data, "--config", str(settings), "--out", str(out),
+                *(["--resume"] if resume else [])]
+        launch(argv, processes)
+
+
+def _quiet_other_ranks() -> bool:
+    """Under torchrun, ranks other than 0 print nothing but errors; True on those ranks."""
+    if os.environ.get("RANK", "0") == "0":
+        return False
+    console.quiet = True
+    warnings.simplefilter("ignore")
+    return True
 
 
 @app.command()
