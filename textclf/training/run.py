@@ -45,6 +45,7 @@ from textclf.training.distributed import Ranks, check_distributable, process_gro
 from textclf.training.kernels import resolve_precision, select_lstm_kernel
 from textclf.training.loop import FitResult, fit
 from textclf.training.optim import make_optimizer
+from textclf.training.stream import prepare_stream
 from textclf.vectors import Vectors, load_vectors, vector_words, widen
 
 Callbacks = Sequence[Callable[[Step], None]]
@@ -75,6 +76,9 @@ def train(
     cfg = config_from_kwargs(settings, config)
     kind = get_kind(cfg.model.architecture)
     check_distributable(kind, world_size(), "a run under torchrun")
+    if cfg.data.stream and kind.family != "neural":
+        raise ConfigError(f"data.stream: the {kind.name!r} model ({kind.family} family) reads its data in memory; "
+                          "expected a neural model (cnn, fasttext, lstm, ..., transformer). Drop data.stream.")
     if out is not None:
         check_output_dir(out)
     run = resolve(family_of(kind).train)  # imports torch or scikit-learn only for the family that trains
@@ -373,9 +377,15 @@ def train_network_on(data: Any, *, kind: ModelKind, config: RunConfig, test: Any
     config, model_config = configure(config)
     precision = resolve_precision(device, config.train.precision)  # 'auto' becomes fp32 or bf16 here
     check_precision(device, precision)
-    dataset, test_data = read_inputs(data, test, config.data)
-    prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
-                            extra_words=vocabulary_words(config), vectors=config.vectors)
+    if config.data.stream:  # the file is read in chunks; its texts never all in memory
+        _, test_data = read_inputs(None, test, config.data)
+        dataset = Dataset([], [], str(data))
+        prepared = prepare_stream(data, config.data, test=test_data, seed=config.train.seed,
+                                  extra_words=vocabulary_words(config))
+    else:
+        dataset, test_data = read_inputs(data, test, config.data)
+        prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
+                                extra_words=vocabulary_words(config), vectors=config.vectors)
     config, model_config = size_to_data(original, config, model_config, prepared.summary.to_json())
     stage = attach_vectors(config, prepared, model_config)
     if on_data is not None:
