@@ -221,12 +221,26 @@ def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None,
                   f"{report.output}{skipped}", highlight=False)
 
 
+def _predict_on_dask(model_dir: Path, texts: list[str] | None, file: str | None, output: Path | None,
+                     **options: Any) -> None:
+    from textclf.inference.distributed import predict_dataset, require_dask  # dask and pyarrow: when it runs
+
+    require_dask()
+    if texts or file is None or output is None:
+        raise ConfigError("--engine dask scores a dataset: expected --input DATA.parquet and --output OUT.parquet, "
+                          "and no TEXT arguments.")
+    report = predict_dataset(model_dir, file, output, **options)
+    rate = report.predicted / report.seconds if report.seconds else 0.0
+    console.print(f"predicted {report.predicted:,} texts in {report.seconds:.1f} s ({rate:,.0f} texts/s) on "
+                  f"{report.workers} Dask workers, {report.parts} parts -> {report.output}", highlight=False)
+
+
 @app.command()
 @handle_errors
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin.")] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", "--input", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin; with --engine dask a Parquet file or folder.")] = None,
     top_k: Annotated[int | None, typer.Option(min=1, help="How many labels (best first) to give per text (default 1; all in --output JSON lines).")] = None,
     output_format: Annotated[str | None, typer.Option("--format", help="table, json, jsonl or csv; with --output: csv or jsonl (default from its extension).")] = None,
     precision: Annotated[str, typer.Option(help="Decimals of the scores: 4, or full.")] = "4",
@@ -238,6 +252,8 @@ def predict(
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads (default the runtime's default).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Also give each text's words with their contribution to its label (see textclf explain).")] = False,
+    engine: Annotated[str, typer.Option(help="local, or dask: score a Parquet --input over --workers Dask workers into a Parquet --output (the textclf[dask] extra).")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="With --engine dask: local worker processes (default 2), each loading the model once.")] = None,
 ) -> None:
     """Predict labels and scores for texts (label, score, top_k; p_<label> columns in CSV), or stream a file with --output."""
     from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
@@ -246,6 +262,14 @@ def predict(
     if precision not in ("4", "full"):
         raise ConfigError(f"--precision {precision!r}: expected 4 or full.")
     decimals = None if precision == "full" else 4
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"--engine {engine!r}: expected local or dask.")
+    if engine == "dask":
+        return _predict_on_dask(model_dir, texts, file, output, workers=workers or 2, runtime=runtime,
+                                threads=threads, text_column=text_column, id_column=id_column, batch_size=batch_size,
+                                decimals=decimals)
+    if workers is not None:
+        raise ConfigError(f"--workers {workers} sets the Dask workers; expected --engine dask with it.")
     if output is not None:
         return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
                                 id_column=id_column, strict=strict, batch_size=batch_size, runtime=runtime,
