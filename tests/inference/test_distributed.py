@@ -94,3 +94,6 @@ def test_bad_inputs_are_one_line_errors(model_and_data, tmp_path: Path):
         predict_dataset(model, model / "config.json", tmp_path / "out.parquet", processes=False)
     result = runner.invoke(app, ["predict", str(model), "--input", str(data), "--workers", "2"])
     assert result.exit_code == 2 and "expected --engine dask with it" in result.output
+    result = runner.invoke(app, ["predict", str(model), "--input", str(data), "--engine", "dask", "--top-k", "2",
+                                 "--output", str(tmp_path / "out.parquet")])
+    assert result.exit_code == 2 and "expected no --top-k, --format or --explain with it" in result.output

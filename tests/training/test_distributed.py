@@ -89,6 +89,12 @@ def test_two_processes_train_the_one_process_run(tmp_path: Path):
     texts = ["i was terrified", "we celebrated", "he shouted"]
     expected = textclf.load_model(tmp_path / "one").predict_proba(texts)
     np.testing.assert_allclose(textclf.load_model(tmp_path / "two").predict_proba(texts), expected, atol=1e-4)
+    # streamed: rank 0 builds the token cache, rank 1 reads it; still the same run
+    streamed = textclf_cli("train", str(corpus), *SETTINGS, "--nproc", "2", "--set", "data.stream=true", "--out",
+                           str(tmp_path / "streamed"), env={"TEXTCLF_CACHE_DIR": str(tmp_path / "cache")})
+    assert streamed.returncode == 0, streamed.stderr
+    for one, two in zip(history(tmp_path / "one"), history(tmp_path / "streamed"), strict=True):
+        assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4, abs=1e-5)
 
 
 def test_a_failing_rank_ends_the_job_with_one_error(tmp_path: Path):

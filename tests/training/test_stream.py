@@ -66,3 +66,13 @@ def test_streaming_needs_a_file_and_no_augmentation(corpus: Path):
         textclf.train((["a b", "c d"] * 10, ["x", "y"] * 10), stream=True, architecture="fasttext")
     with pytest.raises(ConfigError, match="data.stream with data.augment"):
         textclf.train(corpus, stream=True, architecture="fasttext", augment={"eda": 0.1})
+
+
+def test_the_doctor_reads_a_sample_of_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("textclf.training.stream.SAMPLE", 40)
+    corpus = write_corpus(tmp_path / "train.csv", n_per_class=60)
+    settings = {**FAST, "linear_baseline": True, "test_size": None}
+    model = textclf.train(corpus, stream=True, **settings)
+    assert model.training["data"]["streamed"]["sampled_texts"] == 40 + 18  # 40 of 162 training rows, all 18 validation
+    assert model.training["data"]["n_train"] == 162
+    assert 0 <= model.training["linear_baseline"]["val_macro_f1"] <= 1

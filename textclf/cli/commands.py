@@ -265,6 +265,9 @@ def predict(
     if engine not in ("local", "dask"):
         raise ConfigError(f"--engine {engine!r}: expected local or dask.")
     if engine == "dask":
+        if top_k is not None or explain or output_format is not None:
+            raise ConfigError("--engine dask writes every label's probability to a Parquet --output; expected no "
+                              "--top-k, --format or --explain with it.")
         return _predict_on_dask(model_dir, texts, file, output, workers=workers or 2, runtime=runtime,
                                 threads=threads, text_column=text_column, id_column=id_column, batch_size=batch_size,
                                 decimals=decimals)

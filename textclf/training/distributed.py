@@ -18,11 +18,11 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from textclf.registry import ModelKind, spec_of
 # "RANK" or "RANK:STEP": that rank raises at its first (or that) optimizer step. How the tests, and a
 # cluster's operators, check that one failing rank ends the whole job instead of leaving the others waiting.
 FAULT_ENV = "TEXTCLF_FAULT_RANK"
+T = TypeVar("T")
 
 
 def world_size() -> int:
@@ -110,6 +111,18 @@ class Ranks:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def in_turn(self, work: Callable[[], T]) -> T:
+        """`work()` on rank 0 first, then on the others: what rank 0 leaves behind (a token cache) is
+        there for them to read instead of written by every rank at once."""
+        if self.size == 1:
+            return work()
+        if self.is_main:
+            result = work()
+            dist.barrier()
+            return result
+        dist.barrier()
+        return work()
 
     def check_fault(self, step: int) -> None:
         """Raise at `step` (0-based) on the rank that FAULT_ENV names."""

@@ -380,8 +380,8 @@ def train_network_on(data: Any, *, kind: ModelKind, config: RunConfig, test: Any
     if config.data.stream:  # the file is read in chunks; its texts never all in memory
         _, test_data = read_inputs(None, test, config.data)
         dataset = Dataset([], [], str(data))
-        prepared = prepare_stream(data, config.data, test=test_data, seed=config.train.seed,
-                                  extra_words=vocabulary_words(config))
+        prepared = ranks.in_turn(lambda: prepare_stream(data, config.data, test=test_data, seed=config.train.seed,
+                                                        extra_words=vocabulary_words(config)))
     else:
         dataset, test_data = read_inputs(data, test, config.data)
         prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
