@@ -95,6 +95,7 @@ def probe(command: list[str], env: dict[str, str] | None = None, interval: float
 
 TRAIN_CHILD = """
 import json, sys, time, warnings, textclf
+import textclf.training.run  # torch and scikit-learn: imported before the clock starts
 warnings.simplefilter("ignore")
 start = time.perf_counter(); seen = {}
 model = textclf.train(sys.argv[1], architecture="fasttext", epochs=1, stream=True, linear_baseline=False,

@@ -28,10 +28,11 @@ def _empty_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def build_tokenizer(texts: Iterable[str], *, min_freq: int = 1, max_vocab: int = 50_000) -> Tokenizer:
+def build_tokenizer(texts: Iterable[str] | Iterable[list[str]], *, min_freq: int = 1,
+                    max_vocab: int = 50_000) -> Tokenizer:
     """Learn the vocabulary from training texts: the `max_vocab` most frequent words seen at least
-    `min_freq` times, after `<pad>` (id 0) and `<unk>` (id 1). `texts` may be an iterator (the trainer
-    keeps word counts, not texts)."""
+    `min_freq` times, after `<pad>` (id 0) and `<unk>` (id 1). `texts` may be an iterator, of texts or of
+    lists of texts (the trainer keeps word counts, not texts)."""
     tokenizer = _empty_tokenizer()
     trainer = trainers.WordLevelTrainer(
         vocab_size=max_vocab, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False

@@ -81,11 +81,11 @@ def learn_vocabulary(path: Path, columns: Columns, data_key: str, train_rows: np
     if entry is None:
         selected = row_mask(int(train_rows.max(initial=-1)) + 1, train_rows)
 
-        def training_texts() -> Iterator[str]:
+        def training_texts() -> Iterator[list[str]]:  # a list per chunk: the trainer counts a batch in parallel
             first = 0
             for chunk in column_chunks(path, columns.text):
                 keep = selected[first: first + len(chunk)]
-                yield from (text for text, kept in zip(chunk, keep, strict=False) if kept)
+                yield [text for text, kept in zip(chunk, keep, strict=False) if kept]
                 first += len(chunk)
 
         tokenizer = build_tokenizer(training_texts(), min_freq=config.min_freq, max_vocab=config.max_vocab)
