@@ -156,14 +156,18 @@ def torchrun(data: Path, scratch: Path) -> list[dict]:
     cases = [("tiny", ["--test-size", "0.2"], tiny)]
     if (data / "isear_train.csv").is_file():
         cases.append(("isear", ["--test", str(data / "isear_test.csv")], data / "isear_train.csv"))
+    # one process with torch's default threads (the cores), one with a thread (as each of 2 ranks on 2 cores
+    # gets), and two processes: on a busy machine, threads that wait for each other can cost more than ranks
     for name, test, train in cases:
-        for processes in (1, 2):
-            out = scratch / f"{name}-{processes}"
+        for processes, threads in ((1, None), (1, 1), (2, None)):
+            out = scratch / f"{name}-{processes}-{threads}"
             nproc = ["--nproc", str(processes)] if processes > 1 else []
+            limit = ["--set", f"train.threads={threads}"] if threads else []
             result = probe([sys.executable, "-m", "textclf", "train", str(train), *test, "--model", "fasttext",
-                            "--epochs", "5", "--set", "train.linear_baseline=false", "--out", str(out), *nproc])
+                            "--epochs", "5", "--set", "train.linear_baseline=false", "--out", str(out), *nproc,
+                            *limit])
             metrics = json.loads((out / "metrics.json").read_text())
-            runs.append({"data": name, "processes": processes, "accuracy": metrics["accuracy"],
+            runs.append({"data": name, "processes": processes, "threads": threads, "accuracy": metrics["accuracy"],
                          "train_seconds": metrics["train_seconds"], "wall_seconds": result["wall_seconds"],
                          "peak_rss_gb": result["peak_rss_gb"]})
     return runs
@@ -192,7 +196,8 @@ def table(results: dict) -> str:
         lines.append(f"predict --engine dask, {d['workers']} workers: {d['texts_per_second']:,.0f} texts/s, "
                      f"{d['parts']} parts, labels identical to local: {d['identical_labels']}")
     for run in results.get("torchrun", []):
-        lines.append(f"torchrun {run['data']:>5} nproc {run['processes']}: accuracy {run['accuracy']:.4f}, "
+        threads = f"threads {run['threads']}" if run.get("threads") else "default threads"
+        lines.append(f"torchrun {run['data']:>5} nproc {run['processes']} {threads}: accuracy {run['accuracy']:.4f}, "
                      f"train {run['train_seconds']:.1f} s, wall {run['wall_seconds']:.1f} s")
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from tests.conftest import write_corpus
 from textclf.cli import app
 from textclf.errors import ConfigError
 from textclf.registry import get_kind
-from textclf.training.distributed import FAULT_ENV, Ranks, check_distributable
+from textclf.training.distributed import FAULT_ENV, Ranks, check_distributable, rank_threads, world_size
 from textclf.training.loop import count_batches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,3 +137,17 @@ def test_a_pretrained_encoder_fine_tunes_on_two_processes(tmp_path: Path):
     model = textclf.load_model(tmp_path / "m")
     assert model.predict_proba(["i was terrified"]).shape == (1, 3)
     assert torch.isfinite(torch.tensor(history(tmp_path / "m")[0]["train_loss"]))
+
+
+def test_ranks_share_the_cores_unless_threads_are_set(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert rank_threads(None, Ranks(1, 2)) == 4
+    assert rank_threads(3, Ranks(1, 2)) == 3
+    assert rank_threads(None, Ranks()) is None
+
+
+def test_a_bad_world_size_is_a_usage_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ConfigError, match="WORLD_SIZE='two' in the environment: expected a whole number"):
+        world_size()
