@@ -117,6 +117,8 @@ class DataConfig(_Section):
     extend_vocab: int = Field(0, ge=0, description="with --vectors: add up to this many of the vectors' most frequent "
                               "words the training data lacks, so they keep their vector at prediction")
     augment: AugmentConfig | None = Field(None, description="augmentation of the training split (see augment.*)")
+    stream: bool = Field(False, description="read the data file in chunks and keep token ids in a memory-mapped "
+                         "cache ($TEXTCLF_CACHE_DIR), for data larger than memory; neural models (docs/scale.md)")
 
 
 class ModelConfig(BaseModel):

@@ -42,6 +42,14 @@ class TrainingError(TextClfError, RuntimeError):
     exit_code = 1
 
 
+class RankFailed(TrainingError):
+    """A rank of a distributed run failed; the exit code is the rank's own (2 for a usage/data error)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class TextClfWarning(UserWarning):
     """A warning about data or settings that still allow the run to go on (tests turn it into an error)."""
 

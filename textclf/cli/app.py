@@ -30,6 +30,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tr
     _state["verbose"] = verbose
 
 
+def is_verbose() -> bool:
+    """Whether the command runs with --verbose."""
+    return _state["verbose"]
+
+
 def _fail(message: str, code: int) -> None:
     if _state["verbose"]:
         err_console.print_exception()

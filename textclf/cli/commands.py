@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from textclf.cli.app import app, handle_errors
+from textclf.cli.app import app, handle_errors, is_verbose
 from textclf.cli.display import (
     CompareProgress,
     FileProgress,
@@ -78,6 +81,7 @@ def train(
     print_config: Annotated[bool, typer.Option(help="Print the resolved configuration and exit.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms or synonyms=FILE, templates=FILE (comma-separated).")] = None,
+    nproc: Annotated[int | None, typer.Option(min=1, help="Train on N processes of this machine (torch.distributed, as torchrun; --batch-size is split between them). Neural models and hf.")] = None,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
     from textclf.config import augment_flag, resolve_config  # pydantic: when the command runs
@@ -100,10 +104,15 @@ def train(
     if print_config:
         console.print(yaml.safe_dump(effective_config(cfg), sort_keys=False), end="", highlight=False)
         return
+    if nproc is not None:
+        return _launch_training(data, cfg, nproc, out=out, resume=resume)
+    other_rank = _quiet_other_ranks()
 
     with TrainingProgress(console) as progress:
         trained = train_model(data, out=out, config=cfg, callbacks=[progress],
                               on_data=print_data_summary, resume=resume)
+    if other_rank:  # rank 0 reports the run
+        return
     metrics = trained.training["metrics"]
     if "per_class" in metrics:
         print_metrics(metrics, f"test ({metrics['n_test']:,} texts)")
@@ -117,6 +126,28 @@ def train(
                   f"{f', LSTM kernel {kernel}' if kernel else ''}; model saved to [bold]{out}[/]")
     print_linear_comparison(trained.training)
     print_training_findings(console, trained.training)
+
+
+def _launch_training(data: str, cfg: Any, processes: int, *, out: Path, resume: bool) -> None:
+    """`textclf train` on `processes` ranks: the resolved settings go to every rank as a config file."""
+    from textclf.training.distributed import check_distributable, launch  # torch: when the command runs
+
+    check_distributable(get_kind(cfg.model.architecture), processes, f"--nproc {processes}")
+    with tempfile.TemporaryDirectory(prefix="textclf-nproc-") as folder:
+        settings = Path(folder) / "config.yaml"
+        settings.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True)), encoding="utf-8")
+        argv = [*(["--verbose"] if is_verbose() else []), "train", data, "--config", str(settings), "--out", str(out),
+                *(["--resume"] if resume else [])]
+        launch(argv, processes)
+
+
+def _quiet_other_ranks() -> bool:
+    """Under torchrun, ranks other than 0 print nothing but errors; True on those ranks."""
+    if os.environ.get("RANK", "0") == "0":
+        return False
+    console.quiet = True
+    warnings.simplefilter("ignore")
+    return True
 
 
 @app.command()
@@ -190,12 +221,26 @@ def _predict_to_file(model_dir: Path, texts: list[str] | None, file: str | None,
                   f"{report.output}{skipped}", highlight=False)
 
 
+def _predict_on_dask(model_dir: Path, texts: list[str] | None, file: str | None, output: Path | None,
+                     **options: Any) -> None:
+    from textclf.inference.distributed import predict_dataset, require_dask  # dask and pyarrow: when it runs
+
+    require_dask()
+    if texts or file is None or output is None:
+        raise ConfigError("--engine dask scores a dataset: expected --input DATA.parquet and --output OUT.parquet, "
+                          "and no TEXT arguments.")
+    report = predict_dataset(model_dir, file, output, **options)
+    rate = report.predicted / report.seconds if report.seconds else 0.0
+    console.print(f"predicted {report.predicted:,} texts in {report.seconds:.1f} s ({rate:,.0f} texts/s) on "
+                  f"{report.workers} Dask workers, {report.parts} parts -> {report.output}", highlight=False)
+
+
 @app.command()
 @handle_errors
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin.")] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", "--input", help="File of texts (.txt one per line, CSV/TSV/JSONL/Parquet, .gz too), or - for stdin; with --engine dask a Parquet file or folder.")] = None,
     top_k: Annotated[int | None, typer.Option(min=1, help="How many labels (best first) to give per text (default 1; all in --output JSON lines).")] = None,
     output_format: Annotated[str | None, typer.Option("--format", help="table, json, jsonl or csv; with --output: csv or jsonl (default from its extension).")] = None,
     precision: Annotated[str, typer.Option(help="Decimals of the scores: 4, or full.")] = "4",
@@ -207,6 +252,8 @@ def predict(
     runtime: Annotated[str, typer.Option(help="torch, or onnx (needs 'textclf export' first; no PyTorch).")] = "torch",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads (default the runtime's default).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Also give each text's words with their contribution to its label (see textclf explain).")] = False,
+    engine: Annotated[str, typer.Option(help="local, or dask: score a Parquet --input over --workers Dask workers into a Parquet --output (the textclf[dask] extra).")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="With --engine dask: local worker processes (default 2), each loading the model once.")] = None,
 ) -> None:
     """Predict labels and scores for texts (label, score, top_k; p_<label> columns in CSV), or stream a file with --output."""
     from textclf.inference.loading import load_predictor  # the model's runtime: when the command runs
@@ -215,6 +262,17 @@ def predict(
     if precision not in ("4", "full"):
         raise ConfigError(f"--precision {precision!r}: expected 4 or full.")
     decimals = None if precision == "full" else 4
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"--engine {engine!r}: expected local or dask.")
+    if engine == "dask":
+        if top_k is not None or explain or output_format is not None:
+            raise ConfigError("--engine dask writes every label's probability to a Parquet --output; expected no "
+                              "--top-k, --format or --explain with it.")
+        return _predict_on_dask(model_dir, texts, file, output, workers=workers or 2, runtime=runtime,
+                                threads=threads, text_column=text_column, id_column=id_column, batch_size=batch_size,
+                                decimals=decimals)
+    if workers is not None:
+        raise ConfigError(f"--workers {workers} sets the Dask workers; expected --engine dask with it.")
     if output is not None:
         return _predict_to_file(model_dir, texts, file, output, output_format=output_format, text_column=text_column,
                                 id_column=id_column, strict=strict, batch_size=batch_size, runtime=runtime,

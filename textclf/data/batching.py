@@ -16,15 +16,37 @@ import torch
 from textclf.data.tokenize import PAD_ID
 
 
+class TokenRows(Sequence[np.ndarray]):
+    """Rows `rows` of flat token ids (row i of the file is flat[offsets[i]:offsets[i + 1]]), each cut to
+    `max_length`: a split read from a memory-mapped token cache without copying it (data.stream)."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray, max_length: int) -> None:
+        self.flat, self.offsets, self.rows, self.max_length = flat, offsets, np.asarray(rows), max_length
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:  # type: ignore[override]
+        start = int(self.offsets[self.rows[i]])
+        end = min(int(self.offsets[self.rows[i] + 1]), start + self.max_length)
+        return np.asarray(self.flat[start:end], dtype=np.int64)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.minimum(self.offsets[self.rows + 1] - self.offsets[self.rows], self.max_length)
+
+
 @dataclass
 class Encoded:
     """A split as the network sees it: token ids per text, label ids."""
 
-    ids: list[np.ndarray]
+    ids: list[np.ndarray] | TokenRows
     labels: np.ndarray | None  # (N,) int64
 
     @property
     def lengths(self) -> np.ndarray:
+        if isinstance(self.ids, TokenRows):
+            return self.ids.lengths
         return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
 
     def __len__(self) -> int:

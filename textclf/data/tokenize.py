@@ -6,7 +6,7 @@ The vocabulary is a WordLevel model with `<pad>` = 0 and `<unk>` = 1; it is save
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -28,14 +28,16 @@ def _empty_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def build_tokenizer(texts: Sequence[str], *, min_freq: int = 1, max_vocab: int = 50_000) -> Tokenizer:
+def build_tokenizer(texts: Iterable[str] | Iterable[list[str]], *, min_freq: int = 1,
+                    max_vocab: int = 50_000) -> Tokenizer:
     """Learn the vocabulary from training texts: the `max_vocab` most frequent words seen at least
-    `min_freq` times, after `<pad>` (id 0) and `<unk>` (id 1)."""
+    `min_freq` times, after `<pad>` (id 0) and `<unk>` (id 1). `texts` may be an iterator, of texts or of
+    lists of texts (the trainer keeps word counts, not texts)."""
     tokenizer = _empty_tokenizer()
     trainer = trainers.WordLevelTrainer(
         vocab_size=max_vocab, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts) if isinstance(texts, Sized) else None)
     return tokenizer
 
 

@@ -26,7 +26,11 @@ def linear_baseline(prepared: Any, seed: int) -> dict:
     its validation split: the same texts the network sees."""
     start = time.perf_counter()
     splits = prepared.splits
-    result = split_baseline(splits.train.texts, prepared.train.labels, splits.val.texts, prepared.val.labels,
+    index = {label: i for i, label in enumerate(prepared.labels)}
+    # from the splits' own labels: a streamed run keeps the texts of a sample of its rows only
+    train_labels, val_labels = (np.array([index[y] for y in part.labels], dtype=np.int64)
+                                for part in (splits.train, splits.val))
+    result = split_baseline(splits.train.texts, train_labels, splits.val.texts, val_labels,
                             num_labels=len(prepared.labels), seed=seed)
     result["seconds"] = time.perf_counter() - start
     return result

@@ -40,6 +40,10 @@ class HFClassifier(nn.Module):
     pooled vectors to unit length, as sentence-transformers does for models such as all-MiniLM-L6-v2.
     """
 
+    # The encoder's pooler (BERT's) runs in forward but never reaches the logits: a distributed run must
+    # not wait for its gradients (DistributedDataParallel's find_unused_parameters)
+    has_unused_parameters = True
+
     def __init__(self, encoder: nn.Module, *, num_labels: int, pooling: str = "mean", dropout: float = 0.1,
                  pad_id: int = 0, normalize: bool = False) -> None:
         super().__init__()

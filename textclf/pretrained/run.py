@@ -35,6 +35,7 @@ from textclf.pretrained.settings import ENCODER_CONFIG, PretrainedSpec, Resolved
 from textclf.registry import ModelKind, resolve, spec_of
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.data import prepare_data, read_inputs
+from textclf.training.distributed import Ranks, process_group, rank_threads
 from textclf.training.kernels import resolve_precision
 from textclf.training.run import Callbacks, memory_available, open_checkpoint, record_run, run_fit
 
@@ -98,11 +99,19 @@ def run_config_record(kind: ModelKind, resolved: Resolved) -> dict[str, Any]:
 def finetune(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
              test: str | Path | Dataset | None, out: str | Path | None, callbacks: Callbacks,
              on_data: Callable[[dict], None] | None, resume: bool) -> Model:
-    """The hf kind's run (see textclf.train)."""
+    """The hf kind's run (see textclf.train); under torchrun, this rank's part of it."""
     resolved = resolve_run(kind, config)
+    with process_group(resolve_device(resolved.config.train.device)) as (ranks, device):
+        return finetune_on(data, kind=kind, resolved=resolved, test=test, out=out, callbacks=callbacks,
+                           on_data=on_data if ranks.is_main else None, resume=resume, ranks=ranks, device=device)
+
+
+def finetune_on(data: str | Path | Dataset, *, kind: ModelKind, resolved: Resolved,
+                test: str | Path | Dataset | None, out: str | Path | None, callbacks: Callbacks,
+                on_data: Callable[[dict], None] | None, resume: bool, ranks: Ranks, device: torch.device) -> Model:
+    """The hf run on `device`, as rank `ranks.rank` of `ranks.size`."""
     spec: PretrainedSpec = spec_of(kind)
     config = resolved.config
-    device = resolve_device(config.train.device)
     precision = resolve_precision(device, config.train.precision)  # 'auto' becomes fp32 or bf16 here
     check_precision(device, precision)
     dataset, test_data = read_inputs(data, test, config.data)
@@ -111,16 +120,19 @@ def finetune(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
     if on_data is not None:
         on_data(prepared.summary.to_json())
     pad_id = pad_id_of(resolved.source, prepared.tokenizer)
-    with thread_limit(config.train.threads):
+    with thread_limit(rank_threads(config.train.threads, ranks)):
         network = build_finetuned(resolved, spec, num_labels=len(prepared.labels), pad_id=pad_id,
                                   seed=config.train.seed, device=device)
         checkpointer, resume_state = open_checkpoint(out, resume, network, prepared, config)
         result, _, recorder = run_fit(network, prepared, config, device=device, precision=precision, frozen=False,
-                                      callbacks=callbacks, checkpointer=checkpointer, resume_state=resume_state)
+                                      callbacks=callbacks, checkpointer=checkpointer, resume_state=resume_state,
+                                      ranks=ranks)
         saved = saved_config(kind, resolved, prepared.tokenizer, num_labels=len(prepared.labels),
                              max_length=prepared.max_length, pad_id=pad_id)
         model = Model(network, prepared.tokenizer, prepared.labels, saved, device=device,
                       files={ENCODER_CONFIG: encoder_config(network.encoder)})
+        if not ranks.is_main:  # rank 0 records, tests and saves the model
+            return model
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name)
         extra = {"encoder": resolved.source.record(), "precision": precision, **findings}

@@ -56,6 +56,7 @@ class PretrainedSpec:
     train_defaults: dict[str, Any] = field(default_factory=dict)
     data_defaults: dict[str, Any] = field(default_factory=dict)
     ignored_train: tuple[str, ...] = ()  # train.* settings the kind does not use: setting one warns
+    distributed: bool = False  # whether its run trains on several processes (torchrun, --nproc)
 
 
 def network_options(spec: PretrainedSpec, settings: Any) -> dict[str, Any]:
@@ -74,6 +75,7 @@ HF = PretrainedSpec(
                     "weight_decay": 0.01, "clip_norm": 1.0},
     data_defaults={"max_length_cap": 256},
     ignored_train=("frozen_epochs",),  # embeddings are frozen for a while only under --vectors
+    distributed=True,
 )
 
 # embed-lr: the frozen encoder reads whole texts up to 256 tokens (sentence-transformers' max_seq_length

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from textclf.inference.model import predict_logits
 from textclf.records import EpochRecord, Step
 from textclf.runtime import autocast
 from textclf.training.denormals import flush_denormals
+from textclf.training.distributed import Ranks
 from textclf.training.optim import OptimizerSet, clip_gradients, make_optimizer
 from textclf.training.schedule import lr_at
 
@@ -57,6 +59,7 @@ def train_steps(
     loss_fn: nn.Module,
     state: LoopState,
     frozen_epochs: int = 0,
+    ranks: Ranks | None = None,
 ) -> Iterator[Step]:
     """Yield a Step per optimizer step and an end-of-epoch Step with validation metrics.
 
@@ -65,7 +68,12 @@ def train_steps(
     optimizer step sums the gradients of k consecutive batches, each weighted by its share of their
     texts, so the step is the one a batch of all of them would give (exactly, without class weights).
     The learning rate of each parameter group is the schedule's times its "lr_scale".
+
+    With `ranks` of a distributed run, each rank trains on its contiguous part of every batch, its loss
+    weighted so that the gradients DistributedDataParallel averages are the whole batch's; rank 0
+    validates and broadcasts the metrics (textclf.training.distributed).
     """
+    ranks = ranks or Ranks()
     accumulate = config.accumulation_steps
     per_epoch = math.ceil(count_batches(len(train), config.batch_size) / accumulate)
     total = per_epoch * config.epochs
@@ -83,6 +91,7 @@ def train_steps(
         correct = seen = 0
         epoch_start = time.perf_counter()
         batches = bucket_batches(lengths, config.batch_size, rng=rng)
+        network = ranks.wrap(model, device)
         for first in range(0, len(batches), accumulate):
             group = batches[first : first + accumulate]
             texts = sum(len(index) for index in group)
@@ -90,29 +99,39 @@ def train_steps(
             for param_group in optimizer.param_groups:
                 param_group["lr"] = lr * param_group.get("lr_scale", 1.0)
             optimizer.zero_grad(set_to_none=True)
+            ranks.check_fault(state.step)
             step_loss = 0.0
-            for index in group:
-                batch = collate(train.ids, index, train.labels).to(device)
-                with autocast(device, config.precision):
-                    logits = model(batch.ids, batch.lengths, batch.mask)
-                loss = loss_fn(logits.float(), batch.labels)
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"training loss became {loss.item()} at epoch {epoch + 1}, step {state.step + 1} "
-                        f"(lr {lr:.3g}); expected a finite loss. Lower --lr or keep gradient clipping on."
-                    )
-                share = len(index) / texts
-                (loss * share).backward()
-                step_loss += loss.item() * share
-                correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
-                seen += len(batch.labels)
+            for position, whole in enumerate(group):
+                index = ranks.part(whole)
+                # A rank with no rows in this batch still joins the gradient reduction, with a zero weight
+                share = len(index) * ranks.size / texts
+                batch = collate(train.ids, index if len(index) else whole[:1], train.labels).to(device)
+                with synchronised(network, position == len(group) - 1):
+                    with autocast(device, config.precision):
+                        logits = network(batch.ids, batch.lengths, batch.mask)
+                    loss = loss_fn(logits.float(), batch.labels)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(
+                            f"training loss became {loss.item()} at epoch {epoch + 1}, step {state.step + 1} "
+                            f"(lr {lr:.3g}); expected a finite loss. Lower --lr or keep gradient clipping on."
+                        )
+                    (loss * share).backward()
+                if len(index):
+                    step_loss += loss.item() * share / ranks.size
+                    correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
+                    seen += len(batch.labels)
+            if ranks.size > 1:
+                step_loss, = ranks.sum([step_loss], device)
             grad_norm = clip_gradients(list(model.parameters()), config.clip_norm)
             optimizer.step()
             state.step += 1
             losses.append(step_loss)
             yield Step(epoch, state.step, total, losses[-1], lr, grad_norm, time.perf_counter() - start)
         epoch_train_seconds = time.perf_counter() - epoch_start
-        metrics = evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
+        correct, seen = (int(n) for n in ranks.sum([correct, seen], device))
+        metrics = ranks.broadcast(
+            evaluate_split(model, val, device=device, loss_fn=loss_fn, precision=config.precision)
+            if ranks.is_main else None)
         is_best = metrics["macro_f1"] > state.best_score
         state.epoch = epoch + 1
         yield Step(
@@ -121,6 +140,13 @@ def train_steps(
             train_loss=float(np.mean(losses)) if losses else float("nan"),
             train_accuracy=correct / seen if seen else float("nan"), epoch_train_seconds=epoch_train_seconds,
         )
+
+
+def synchronised(network: nn.Module, last: bool):
+    """DistributedDataParallel reduces gradients at the last batch of an accumulated step only."""
+    if last or not isinstance(network, nn.parallel.DistributedDataParallel):
+        return nullcontext()
+    return network.no_sync()
 
 
 def evaluate_split(
@@ -159,10 +185,12 @@ def fit(
     callbacks: Sequence[Callable[[Step], None]] = (),
     checkpoint: Callable[[nn.Module, OptimizerSet, LoopState], None] | None = None,
     resume: tuple[OptimizerSet, LoopState, dict] | None = None,
+    ranks: Ranks | None = None,
 ) -> FitResult:
     """Train `model` in place; at the end it holds the weights of the best validation macro-F1.
 
-    `resume` = (optimizer, loop state, best weights) restored from a checkpoint.
+    `resume` = (optimizer, loop state, best weights) restored from a checkpoint; `ranks`, this process's
+    place in a distributed run (every rank calls fit; give the checkpoint to rank 0 alone).
     """
     model.to(device)
     if resume:
@@ -176,7 +204,7 @@ def fit(
     start = time.perf_counter()
     with flush_denormals(device):
         for step in train_steps(model, optimizer, train, val, config, device=device, loss_fn=loss_fn,
-                                state=state, frozen_epochs=frozen_epochs):
+                                state=state, frozen_epochs=frozen_epochs, ranks=ranks):
             if step.metrics is None:
                 for callback in callbacks:
                     callback(step)

@@ -41,9 +41,11 @@ from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.checkpoint import Checkpointer
 from textclf.training.data import PreparedData, data_record, held_out_test, prepare_data, read_inputs
+from textclf.training.distributed import Ranks, check_distributable, process_group, rank_threads, world_size
 from textclf.training.kernels import resolve_precision, select_lstm_kernel
 from textclf.training.loop import FitResult, fit
 from textclf.training.optim import make_optimizer
+from textclf.training.stream import prepare_stream
 from textclf.vectors import Vectors, load_vectors, vector_words, widen
 
 Callbacks = Sequence[Callable[[Step], None]]
@@ -73,6 +75,10 @@ def train(
     """
     cfg = config_from_kwargs(settings, config)
     kind = get_kind(cfg.model.architecture)
+    check_distributable(kind, world_size(), "a run under torchrun")
+    if cfg.data.stream and kind.family != "neural":
+        raise ConfigError(f"data.stream: the {kind.name!r} model ({kind.family} family) reads its data in memory; "
+                          "expected a neural model (cnn, fasttext, lstm, ..., transformer). Drop data.stream.")
     if out is not None:
         check_output_dir(out)
     run = resolve(family_of(kind).train)  # imports torch or scikit-learn only for the family that trains
@@ -312,9 +318,9 @@ def open_checkpoint(out: str | Path | None, resume: bool, network: nn.Module, pr
 
 def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, device: torch.device, precision: str,
             frozen: bool, callbacks: Callbacks, checkpointer: Checkpointer | None,
-            resume_state: tuple | None) -> tuple[FitResult, str | None, StepRecorder]:
+            resume_state: tuple | None, ranks: Ranks) -> tuple[FitResult, str | None, StepRecorder]:
     """fit() in the resolved `precision`, with the LSTM kernel chosen, the doctor's step recorder and its
-    diagnosis of failures."""
+    diagnosis of failures. In a distributed run, only rank 0 checkpoints and calls `callbacks`."""
     weights = class_weights(prepared.train.labels, len(prepared.labels)).to(device) \
         if config.train.class_weights == "balanced" else None
     recorder = StepRecorder()  # per-step loss and gradient norm for the doctor's monitors
@@ -325,7 +331,8 @@ def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, de
             result = fit(network, prepared.train, prepared.val, train_config, device=device,
                          loss_fn=nn.CrossEntropyLoss(weight=weights),
                          frozen_epochs=config.train.frozen_epochs if frozen else 0,
-                         callbacks=[*callbacks, recorder], checkpoint=checkpointer, resume=resume_state)
+                         callbacks=[*callbacks, recorder] if ranks.is_main else [recorder],
+                         checkpoint=checkpointer if ranks.is_main else None, resume=resume_state, ranks=ranks)
     finally:
         use_native_lstm(network, False)  # the trained model predicts and exports with nn.LSTM
     return result, lstm_kernel, recorder
@@ -355,29 +362,46 @@ def record_run(model: Model, kind: ModelKind, prepared: PreparedData, config: Ru
 
 def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, out: str | Path | None,
                   callbacks: Callbacks, on_data: Callable[[dict], None] | None, resume: bool) -> Model:
-    """The neural family's run (see `train`)."""
+    """The neural family's run (see `train`); under torchrun, this rank's part of it."""
+    with process_group(resolve_device(configure(config)[0].train.device)) as (ranks, device):
+        return train_network_on(data, kind=kind, config=config, test=test, out=out, callbacks=callbacks,
+                                on_data=on_data if ranks.is_main else None, resume=resume, ranks=ranks,
+                                device=device)
+
+
+def train_network_on(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, out: str | Path | None,
+                     callbacks: Callbacks, on_data: Callable[[dict], None] | None, resume: bool, ranks: Ranks,
+                     device: torch.device) -> Model:
+    """The neural run on `device`, as rank `ranks.rank` of `ranks.size`."""
     original = config
     config, model_config = configure(config)
-    device = resolve_device(config.train.device)
     precision = resolve_precision(device, config.train.precision)  # 'auto' becomes fp32 or bf16 here
     check_precision(device, precision)
-    dataset, test_data = read_inputs(data, test, config.data)
-    prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
-                            extra_words=vocabulary_words(config), vectors=config.vectors)
+    if config.data.stream:  # the file is read in chunks; its texts never all in memory
+        _, test_data = read_inputs(None, test, config.data)
+        dataset = Dataset([], [], str(data))
+        prepared = ranks.in_turn(lambda: prepare_stream(data, config.data, test=test_data, seed=config.train.seed,
+                                                        extra_words=vocabulary_words(config)))
+    else:
+        dataset, test_data = read_inputs(data, test, config.data)
+        prepared = prepare_data(dataset, config.data, test=test_data, seed=config.train.seed,
+                                extra_words=vocabulary_words(config), vectors=config.vectors)
     config, model_config = size_to_data(original, config, model_config, prepared.summary.to_json())
     stage = attach_vectors(config, prepared, model_config)
     if on_data is not None:
         on_data(prepared.summary.to_json())
-    with thread_limit(config.train.threads):
+    with thread_limit(rank_threads(config.train.threads, ranks)):
         network = build_network(stage.model_config, prepared, stage.vectors, seed=config.train.seed, device=device)
         checkpointer, resume_state = open_checkpoint(out, resume, network, prepared, config)
         result, lstm_kernel, recorder = run_fit(
             network, prepared, config, device=device, precision=precision, frozen=stage.vectors is not None,
-            callbacks=callbacks, checkpointer=checkpointer, resume_state=resume_state)
+            callbacks=callbacks, checkpointer=checkpointer, resume_state=resume_state, ranks=ranks)
         saved_config = {"architecture": kind.id, "model": stage.model_config.model_dump(exclude={"architecture"}),
                         "vocab_size": prepared.tokenizer.get_vocab_size(), "num_labels": len(prepared.labels),
                         "max_length": prepared.max_length}
         model = Model(network, prepared.tokenizer, prepared.labels, saved_config, device=device)
+        if not ranks.is_main:  # rank 0 records, tests and saves the model
+            return model
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name,
                                vectors=config.vectors)

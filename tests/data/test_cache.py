@@ -1,0 +1,85 @@
+"""The token cache: a hit skips encoding, a change of the data or the tokenizer is a miss, and a damaged
+entry is rebuilt with a warning, never trusted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textclf.data.cache import cache_root, cached_token_ids
+from textclf.data.tokenize import build_tokenizer, encode
+from textclf.errors import TextClfWarning
+
+TEXTS = [["the cat sat", "on the mat", ""], ["a dog", "the dog barked at the cat"]]
+
+
+class CountingEncoder:
+    def __init__(self) -> None:
+        self.texts = 0
+
+    def __call__(self, tokenizer, texts):
+        self.texts += len(texts)
+        return encode(tokenizer, texts)
+
+
+def token_ids(tokenizer, data_key: str = "data-1") -> tuple:
+    encoder = CountingEncoder()
+    ids = cached_token_ids(data_key, tokenizer, lambda: iter(TEXTS), encoder)
+    return ids, encoder.texts
+
+
+def rows(ids) -> list[list[int]]:
+    return [ids.flat[a:b].tolist() for a, b in zip(ids.offsets[:-1], ids.offsets[1:], strict=True)]
+
+
+@pytest.fixture
+def tokenizer():
+    return build_tokenizer([t for chunk in TEXTS for t in chunk])
+
+
+def test_a_miss_encodes_and_a_hit_reads_the_same_ids_without_encoding(tokenizer):
+    built, encoded = token_ids(tokenizer)
+    assert encoded == 5 and not built.hit
+    expected = [r.tolist() for r in encode(tokenizer, [t for chunk in TEXTS for t in chunk])]
+    assert rows(built) == expected
+    assert isinstance(built.flat, np.memmap) and built.flat.dtype == np.int32
+    again, encoded = token_ids(tokenizer)
+    assert encoded == 0 and again.hit
+    assert rows(again) == expected and again.lengths.tolist() == [3, 3, 0, 2, 6]
+
+
+def test_other_data_or_another_tokenizer_is_a_miss(tokenizer):
+    token_ids(tokenizer)
+    assert token_ids(tokenizer, data_key="data-2")[1] == 5
+    smaller = build_tokenizer(["the cat"])
+    other, encoded = token_ids(smaller)
+    assert encoded == 5 and not other.hit
+    assert rows(other)[0] == [smaller.token_to_id("the"), smaller.token_to_id("cat"), 1]  # "sat" is unknown
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header"])
+def test_a_damaged_entry_is_rebuilt_with_a_warning(tokenizer, damage: str):
+    token_ids(tokenizer)
+    (folder,) = [p for p in (cache_root() / "tokens").iterdir() if p.name.startswith("ids-")]
+    flat = folder / "flat.bin"
+    if damage == "flip":
+        raw = bytearray(flat.read_bytes())
+        raw[0] ^= 0xFF
+        flat.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        flat.write_bytes(flat.read_bytes()[:-4])
+    else:
+        (folder / "header.json").write_text("{not json", encoding="utf-8")
+    with pytest.warns(TextClfWarning, match=r"token cache .*ids-.* is damaged \(.*\); rebuilding it"):
+        rebuilt, encoded = token_ids(tokenizer)
+    assert encoded == 5 and not rebuilt.hit
+    assert rows(rebuilt)[4] == [r.tolist() for r in encode(tokenizer, TEXTS[1])][1]
+    assert token_ids(tokenizer)[1] == 0  # whole again
+
+
+def test_the_cache_lives_under_textclf_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tokenizer):
+    monkeypatch.setenv("TEXTCLF_CACHE_DIR", str(tmp_path / "mine"))
+    token_ids(tokenizer)
+    assert any((tmp_path / "mine" / "tokens").iterdir())
