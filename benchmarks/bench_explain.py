@@ -211,13 +211,15 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"benchmark data not found at {args.data}; pass --data")
-    results = json.loads(args.out.read_text()) if args.out.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.parts:
             torch.set_num_threads(args.threads if part != "speed" else args.speed_threads[0])
-            results["machine_" + part] = machine()
-            results[part] = speed(args, Path(tmp)) if part == "speed" else faithfulness(args, part, Path(tmp))
-            results["command_" + part] = " ".join(["python", "benchmarks/bench_explain.py", *sys.argv[1:]])
+            found = {"machine_" + part: machine()}
+            found[part] = speed(args, Path(tmp)) if part == "speed" else faithfulness(args, part, Path(tmp))
+            found["command_" + part] = " ".join(["python", "benchmarks/bench_explain.py", *sys.argv[1:]])
+            # Read again just before writing: the other parts' results, from this run or another, are kept.
+            results = json.loads(args.out.read_text()) if args.out.exists() else {}
+            results.update(found)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
