@@ -49,9 +49,10 @@ GLOVE = "glove.6B.50d.txt.gz"
 FILES = {"isear": ("isear_train.csv", "isear_test.csv"), "imdb": ("imdb_train.csv.gz", "imdb_test.csv.gz")}
 ISEAR = {"tfidf-lr": {}, "cnn": {"vectors": GLOVE}, "bilstm": {"vectors": GLOVE}}
 IMDB = {"tfidf-lr": {},
-        "cnn": {"vectors": GLOVE, "epochs": 2, "batch_size": 64, "max_length_cap": 400},
+        "cnn": {"vectors": GLOVE, "epochs": 1, "batch_size": 64, "max_length_cap": 256},
         "bilstm": {"vectors": GLOVE, "epochs": 1, "batch_size": 64, "max_length_cap": 256}}
 SETTINGS = {"isear": ISEAR, "imdb": IMDB}
+MODELS = ("tfidf-lr", "cnn", "bilstm")  # the default --models, in table order
 LINEAR = ("tfidf-lr", "tfidf-svm", "nbsvm", "majority")
 
 
@@ -195,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--parts", nargs="+", choices=["isear", "imdb", "speed"], default=["isear", "imdb", "speed"])
-    parser.add_argument("--models", nargs="+", default=["tfidf-lr", "cnn", "bilstm"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--model-dir", type=Path, help="load DIR/DATASET-MODEL folders, or train and save them there")
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 3, 5])
     parser.add_argument("--draws", type=int, default=5, help="random deletions per text and k")
@@ -219,6 +220,9 @@ def main() -> None:
             found["command_" + part] = " ".join(["python", "benchmarks/bench_explain.py", *sys.argv[1:]])
             # Read again just before writing: the other parts' results, from this run or another, are kept.
             results = json.loads(args.out.read_text()) if args.out.exists() else {}
+            if part != "speed":  # and the other models' rows of this part
+                found[part] = [r for r in results.get(part, []) if r["model"] not in args.models] + found[part]
+                found[part].sort(key=lambda r: MODELS.index(r["model"]) if r["model"] in MODELS else len(MODELS))
             results.update(found)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")
