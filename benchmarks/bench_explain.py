@@ -60,7 +60,7 @@ def get_model(args: argparse.Namespace, dataset: str, name: str, tmp: Path) -> t
     """The model DATASET-NAME: loaded from --model-dir, or trained (seed 0) and saved there."""
     folder = (args.model_dir or tmp) / f"{dataset}-{name}"
     settings = dict(SETTINGS[dataset][name])
-    record = {"settings": settings, "folder": str(folder) if args.model_dir else None}
+    record = {"settings": dict(settings), "folder": str(folder) if args.model_dir else None}
     if not (folder / "config.json").exists():
         if "vectors" in settings:
             settings["vectors"] = str(args.data / settings["vectors"])
