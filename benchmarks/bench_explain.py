@@ -6,7 +6,7 @@ against random words, on ISEAR and IMDb, and the time to explain one ISEAR text 
 
 Models (seed 0): tfidf-lr with its defaults; cnn and bilstm with GloVe 6B 50d. On ISEAR they train on
 isear_train.csv with the defaults and explain every text of isear_test.csv; on IMDb they train on
-imdb_train.csv.gz with the short settings in IMDB (a few minutes each on 2 cores) and explain 1,000
+imdb_train.csv.gz with the short settings in IMDB (one epoch, reviews cut to 256 tokens) and explain 1,000
 reviews of imdb_test.csv.gz drawn with --seed. With --model-dir, a folder DIR/DATASET-MODEL is loaded
 when it exists, else trained and saved there.
 
