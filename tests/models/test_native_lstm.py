@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -260,3 +261,16 @@ def test_an_unknown_kernel_is_a_one_line_usage_error(corpus):
     assert result.exit_code == 2
     assert "train.lstm_kernel" in result.output and "'auto', 'native' or 'onednn'" in result.output
     assert "got 'fast'" in result.output and "Traceback" not in result.output
+
+
+def test_a_stale_build_lock_is_removed_with_a_warning_and_a_fresh_one_kept(tmp_path):
+    """A build killed midway leaves torch's lock file; textclf removes it once it is old, never a new one."""
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    assert native_lstm.clear_stale_lock(lock) is False and lock.exists()  # a build may be running
+    old = time.time() - native_lstm.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    with pytest.warns(TextClfWarning, match="stale lock"):
+        assert native_lstm.clear_stale_lock(lock) is True
+    assert not lock.exists()
+    assert native_lstm.clear_stale_lock(lock) is False  # nothing there: nothing to do

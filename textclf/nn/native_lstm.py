@@ -31,12 +31,16 @@ import functools
 import hashlib
 import platform
 import re
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import torch
 from torch import nn
+
+from textclf.errors import TextClfWarning
 
 SOURCE = Path(__file__).with_name("lstm_cpu.cpp")
 # No -ffast-math: it lets the compiler assume no NaN, and training stops on a non-finite loss.
@@ -86,14 +90,38 @@ def build(flags: Sequence[str] = tuple(FLAGS)) -> ModuleType:
     problem = torch_version_problem(torch.__version__)
     if problem:
         raise KernelUnavailable(problem)
-    from torch.utils.cpp_extension import load  # the compiler toolchain: only when the kernel is built
+    # the compiler toolchain: only when the kernel is built
+    from torch.utils.cpp_extension import _get_build_directory, load
 
+    name = f"textclf_lstm_{_cpu_signature(flags)}"
+    clear_stale_lock(Path(_get_build_directory(name, verbose=False)) / "lock")
     # -fopenmp only compiles ATen's parallel_for; the OpenMP symbols resolve to torch's own runtime
     # (nothing is linked), so the kernel shares torch's thread pool instead of fighting it.
     try:
-        return load(f"textclf_lstm_{_cpu_signature(flags)}", [str(SOURCE)], extra_cflags=list(flags), verbose=False)
+        return load(name, [str(SOURCE)], extra_cflags=list(flags), verbose=False)
     except Exception as error:  # compiler, ninja or headers missing, or a failed build
         raise KernelUnavailable(_build_failure(error)) from error
+
+
+STALE_LOCK_SECONDS = 15 * 60  # a build takes 30 s to a few minutes on a busy machine
+
+
+def clear_stale_lock(lock: Path, max_age: float = STALE_LOCK_SECONDS) -> bool:
+    """Remove the build folder's lock file when it is older than `max_age` seconds, with a warning.
+
+    torch.utils.cpp_extension takes the lock while it builds and waits, without limit, while another
+    process holds it; a build killed midway leaves the file behind, and every later training run on
+    the machine would wait for it forever. A lock that old belongs to no build still running."""
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age < max_age:
+        return False
+    lock.unlink(missing_ok=True)
+    warnings.warn(f"removed a stale lock of textclf's LSTM kernel build ({lock}, {age / 60:.0f} minutes old, left by "
+                  "a build that was interrupted); building the kernel again.", TextClfWarning, stacklevel=3)
+    return True
 
 
 def _build_failure(error: Exception) -> str:
