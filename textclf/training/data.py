@@ -14,7 +14,7 @@ from textclf.config import AugmentConfig, DataConfig
 from textclf.data.augment import Augmenter, augment, read_synonyms, read_templates, vector_synonyms
 from textclf.data.batching import Encoded
 from textclf.data.inputs import to_dataset
-from textclf.data.readers import Dataset, read_dataset
+from textclf.data.readers import Dataset, as_multi_label, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
 from textclf.data.text import clean_text, count_empty, suspicious_labels
 from textclf.data.tokenize import (
@@ -41,10 +41,36 @@ def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Data
             return None
         if isinstance(source, Dataset):  # built in Python, not by a reader: clean it as a reader would
             labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
-            return Dataset([clean_text(text) for text in source.texts], labels, source.source)
-        return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column)
+            if source.multi_label:
+                labels = [tuple(sorted({clean_text(x).strip() for x in row} - {""})) for row in source.labels]
+            return Dataset([clean_text(text) for text in source.texts], labels, source.source, source.multi_label)
+        return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column,
+                          **options)
 
-    return read(data, "train()"), read(test if test is not None else config.test, "train(test=...)")
+    options = config.label_options()
+    dataset = read(data, "train()")
+    check_separated(dataset, config)
+    if dataset.multi_label:  # the test file of multi-label data is multi-label, even where no row shows it
+        options = {**options, "multi_label": None}
+    test_data = read(test if test is not None else config.test, "train(test=...)")
+    if dataset.multi_label and test_data is not None:
+        test_data = as_multi_label(test_data)
+    elif test_data is not None and test_data.multi_label:
+        raise DataError(f"{test_data.source} has several labels per text, but the training data {dataset.source} has "
+                        "one; expected the same kind of labels. Check --test and the label columns.")
+    return dataset, test_data
+
+
+def check_separated(data: Dataset, config: DataConfig) -> None:
+    """With --multi-label (or --label-sep) on one label column, some row must carry several labels."""
+    asked = config.multi_label or config.label_sep is not None
+    if not asked or config.label_columns or data.labels is None or any(len(row) > 1 for row in data.labels):
+        return
+    sep = repr(config.label_sep) if config.label_sep is not None else "';', '|' or ','"
+    raise DataError(
+        f"--multi-label is set, but {sep} splits no row of the label column of {data.source}: expected several "
+        f"labels joined by a separator in some rows (e.g. 'joy;love'). Pass --label-sep, or drop --multi-label."
+    )
 
 
 def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int,
@@ -118,9 +144,12 @@ def held_out_test(training: dict[str, Any], where: str) -> Dataset:
     """The test data a model was evaluated on when it was trained, from its training.json: the test
     file, or the rows held out of the training file (checked against their fingerprint)."""
     data, config = training.get("data") or {}, (training.get("config") or {}).get("data") or {}
-    columns = {"text_column": config.get("text_column"), "label_column": config.get("label_column")}
+    columns = {"text_column": config.get("text_column"), "label_column": config.get("label_column"),
+               "multi_label": config.get("multi_label"), "label_sep": config.get("label_sep"),
+               "label_columns": config.get("label_columns")}
     if data.get("test_source"):
-        return read_dataset(data["test_source"], **columns)
+        test = read_dataset(data["test_source"], **{**columns, "multi_label": None})
+        return as_multi_label(test) if training.get("multi_label") else test
     rows = data.get("test_rows")
     if not rows or not data.get("source"):
         raise ConfigError(f"{where} was trained without test data; expected a labelled DATA file to evaluate on. "
