@@ -36,8 +36,8 @@ from textclf.registry import ModelKind, find_kind
 FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
-WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "thresholds.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
-                 "predictions.json")
+WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "thresholds.json", "metrics.json", "curves.png",
+                 "confusion.png", "model.onnx", "predictions.json")
 MAX_VOCAB_SIZE = 20_000_000
 MAX_LABELS = 100_000
 MAX_LENGTH = 1_000_000

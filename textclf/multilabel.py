@@ -143,3 +143,10 @@ def tune_thresholds(probabilities: np.ndarray, y_true: np.ndarray, *, mode: str 
         raise ValueError(f"unknown threshold mode {mode!r}; expected one of {MODES}")
     chosen = Thresholds(values, mode, at_least_one)
     return Thresholds(values, mode, at_least_one, macro_f1(y, chosen.decide(p)))
+
+
+def multi_label_record(model: Any) -> dict[str, Any]:
+    """What training.json says of a multi-label model's decision (nothing for a single-label model)."""
+    if model.thresholds is None:
+        return {}
+    return {"multi_label": True, "thresholds": model.thresholds.to_json(model.labels)}

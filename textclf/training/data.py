@@ -29,6 +29,7 @@ from textclf.data.tokenize import (
     unknown_id,
 )
 from textclf.errors import ConfigError, DataError
+from textclf.multilabel import indicator
 from textclf.records import DataSummary
 
 
@@ -78,8 +79,11 @@ def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: 
     """The seeded, stratified splits every model kind gets for this seed, and the sorted labels. With
     data.augment, augmented texts are appended to the training split (never validation or test)."""
     splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
-    labels = sorted(set(splits.train.labels))
+    labels = splits.train.label_names()
     if config.augment is not None and config.augment.enabled:
+        if data.multi_label:
+            raise ConfigError("data.augment works on single-label data: augmenting texts of several labels would "
+                              "mix their templates and synonyms. Drop --augment for multi-label data.")
         splits = replace(splits, train=augment(splits.train, augmenter(config.augment, splits.train, labels, vectors),
                                                copies=config.augment.copies, seed=seed))
     return splits, labels
@@ -101,8 +105,17 @@ def augmenter(config: AugmentConfig, train: Dataset, labels: list[str], vectors:
 
 
 def label_ids(data: Dataset, labels: Sequence[str]) -> np.ndarray:
+    """Label ids (N,) int64; multi-label data: the (N, C) 0/1 float32 matrix."""
+    if data.multi_label:
+        return indicator(data.labels, labels)
     index = {label: i for i, label in enumerate(labels)}
     return np.fromiter((index[y] for y in data.labels), dtype=np.int64, count=len(data))
+
+
+def class_counts(y: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
+    """Training examples per label, from label ids (N,) or a multi-label (N, C) 0/1 matrix."""
+    counts = y.sum(axis=0).astype(np.int64) if y.ndim == 2 else np.bincount(y, minlength=len(labels))
+    return dict(zip(labels, counts.tolist(), strict=True))
 
 
 def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
@@ -121,8 +134,13 @@ def split_facts(splits: Splits) -> dict[str, Any]:
     return {"val_in_train": count_in(original, splits.val.texts),
             "test_in_train": count_in(original, splits.test.texts if splits.test is not None else None),
             "empty_texts": count_empty(original),
-            "missing_value_labels": suspicious_labels(splits.train.labels[: len(splits.train_index)]),
+            "missing_value_labels": suspicious_labels(_flat(splits.train)[: len(splits.train_index)]),
             "augmented_texts": len(splits.train) - len(splits.train_index)}
+
+
+def _flat(data: Dataset) -> list[str]:
+    """Each row's label (multi-label: its labels joined by ';'), for checks that read label strings."""
+    return [";".join(row) for row in data.labels] if data.multi_label else list(data.labels)
 
 
 def splits_fingerprint(splits: Splits) -> str:
@@ -134,6 +152,7 @@ def data_record(summary: DataSummary, splits: Splits, splits_print: str, data: D
     """training.json's "data": the summary, the splits' fingerprint, the sources, and (for a test set
     held out of the data) its rows, so that `textclf evaluate MODEL` can score it again."""
     record = {**summary.to_json(), "fingerprint": splits_print, "source": str(data.source),
+              **({"multi_label": True} if data.multi_label else {}),
               "test_source": str(test.source) if test is not None else None}
     if splits.test_index is not None:
         record.update(test_rows=splits.test_index.tolist(), test_fingerprint=fingerprint(splits.test))
@@ -149,7 +168,7 @@ def held_out_test(training: dict[str, Any], where: str) -> Dataset:
                "label_columns": config.get("label_columns")}
     if data.get("test_source"):
         test = read_dataset(data["test_source"], **{**columns, "multi_label": None})
-        return as_multi_label(test) if training.get("multi_label") else test
+        return as_multi_label(test) if data.get("multi_label") else test
     rows = data.get("test_rows")
     if not rows or not data.get("source"):
         raise ConfigError(f"{where} was trained without test data; expected a labelled DATA file to evaluate on. "
@@ -218,7 +237,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     train_labels = label_ids(splits.train, labels)
     summary = DataSummary(
         n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test) if splits.test is not None else 0,
-        class_counts=dict(zip(labels, np.bincount(train_labels, minlength=len(labels)).tolist(), strict=True)),
+        class_counts=class_counts(train_labels, labels),
         vocab_size=tokenizer.get_vocab_size(), max_length=max_length,
         truncated_fraction=float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         median_length=float(np.median(train_lengths)) if len(train_lengths) else 0.0,
