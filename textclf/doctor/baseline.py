@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from textclf.evaluation.metrics import classification_metrics
 from textclf.linear.fit import fit_linear
 from textclf.linear.model import TFIDF_SGD, TfidfSGDSettings
+from textclf.multilabel import macro_f1
 
 NAME = "tfidf-sgd"
 MAX_ROWS = 20_000  # for doctor data's cross-validation
@@ -26,7 +27,8 @@ def _cap(n: int, labels: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     """Row indices: all of them, or a stratified sample of `max_rows`."""
     if n <= max_rows:
         return np.arange(n)
-    keep, _ = train_test_split(np.arange(n), train_size=max_rows, stratify=labels, random_state=seed)
+    stratify = None if labels.ndim == 2 else labels  # multi-label: a random sample
+    keep, _ = train_test_split(np.arange(n), train_size=max_rows, stratify=stratify, random_state=seed)
     return np.sort(keep)
 
 
@@ -35,6 +37,10 @@ def _scores(train_texts: Sequence[str], y_train: np.ndarray, texts: Sequence[str
     labels = [str(i) for i in range(num_labels)]
     model, _ = fit_linear(TFIDF_SGD, NAME, TfidfSGDSettings(), train_texts, y_train, labels, class_weight=None,
                           seed=seed, name=NAME)
+    if y.ndim == 2:  # multi-label: one-vs-rest, each label at probability 0.5
+        chosen = model.logits(texts) > 0
+        exact = float((chosen == (y > 0)).all(axis=1).mean()) if len(y) else float("nan")
+        return {"accuracy": exact, "macro_f1": macro_f1(y, chosen)}
     return classification_metrics(y, model.logits(texts).argmax(axis=1), num_labels=num_labels)
 
 

@@ -32,9 +32,10 @@ from textclf.errors import ConfigError, DoctorWarning
 from textclf.evaluation.plots import training_figures
 from textclf.folder import check_output_dir, library_versions, write_json
 from textclf.inference.loading import load_model
-from textclf.inference.model import Model
+from textclf.inference.model import Model, predict_logits
 from textclf.inference.predictor import Predictor
 from textclf.models import build_classifier, neural_kind, resolve_model_config
+from textclf.multilabel import multi_label_record, sigmoid, tune_thresholds
 from textclf.nn.rnn import use_native_lstm
 from textclf.records import Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
@@ -250,7 +251,11 @@ def widen_vectors(vectors: Vectors, embedding_dim: int, config: TrainConfig) -> 
 
 
 def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
-    """'balanced' weights n / (C * count_c), as scikit-learn computes them."""
+    """'balanced' weights n / (C * count_c), as scikit-learn computes them; multi-label ((N, C) targets):
+    each label's positive weight, negatives / positives."""
+    if labels.ndim == 2:
+        positives = labels.sum(axis=0).astype(np.float64)
+        return torch.tensor((len(labels) - positives) / np.maximum(positives, 1), dtype=torch.float32)
     counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
     return torch.tensor(len(labels) / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
 
@@ -310,6 +315,25 @@ def open_checkpoint(out: str | Path | None, resume: bool, network: nn.Module, pr
     return checkpointer, (optimizer, state, best)
 
 
+def loss_function(prepared: PreparedData, weights: torch.Tensor | None) -> nn.Module:
+    """Cross-entropy over the classes; multi-label: binary cross-entropy per label on its logit (sigmoid in
+    the loss), `weights` then weighting each label's positives."""
+    if prepared.train.labels.ndim == 2:
+        return nn.BCEWithLogitsLoss(pos_weight=weights)
+    return nn.CrossEntropyLoss(weight=weights)
+
+
+def tune_decision(model: Model, prepared: PreparedData, config: RunConfig, device: torch.device) -> None:
+    """Multi-label: the thresholds (textclf.multilabel) tuned on the validation split, and the flag in
+    config.json that makes loading expect them."""
+    if prepared.val.labels.ndim != 2:
+        return
+    logits = predict_logits(model.network, prepared.val.ids, device=device)
+    model.thresholds = tune_thresholds(sigmoid(logits), prepared.val.labels, mode=config.train.thresholds,
+                                       at_least_one=config.train.at_least_one_label)
+    model.config["multi_label"] = True
+
+
 def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, device: torch.device, precision: str,
             frozen: bool, callbacks: Callbacks, checkpointer: Checkpointer | None,
             resume_state: tuple | None) -> tuple[FitResult, str | None, StepRecorder]:
@@ -323,7 +347,7 @@ def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, de
     try:
         with diagnosed_failures(prepared, config.train, recorder):
             result = fit(network, prepared.train, prepared.val, train_config, device=device,
-                         loss_fn=nn.CrossEntropyLoss(weight=weights),
+                         loss_fn=loss_function(prepared, weights),
                          frozen_epochs=config.train.frozen_epochs if frozen else 0,
                          callbacks=[*callbacks, recorder], checkpoint=checkpointer, resume=resume_state)
     finally:
@@ -378,10 +402,11 @@ def train_network(data: Any, *, kind: ModelKind, config: RunConfig, test: Any, o
                         "vocab_size": prepared.tokenizer.get_vocab_size(), "num_labels": len(prepared.labels),
                         "max_length": prepared.max_length}
         model = Model(network, prepared.tokenizer, prepared.labels, saved_config, device=device)
+        tune_decision(model, prepared, config, device)
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name,
                                vectors=config.vectors)
-        extra = {"lstm_kernel": lstm_kernel, "precision": precision, **findings}
+        extra = {"lstm_kernel": lstm_kernel, "precision": precision, **findings, **multi_label_record(model)}
         record_run(model, kind, prepared, config, result, extra, stage.info, dataset, test_data)
     if out is not None:
         model.save(out)
