@@ -296,6 +296,7 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     _install_error_handlers(app)
     labels = list(model.labels)
+    thresholds = model.thresholds if model.multi_label else None  # a multi-label model answers label sets
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> JSONResponse:
@@ -305,7 +306,7 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
         # A Response skips FastAPI's re-validation of our own output; the schema stays in the docs.
         decimals = None if request.precision == "full" else DECIMALS
         return JSONResponse({"predictions": prediction_records(labels, probabilities, top_k=request.top_k,
-                                                               decimals=decimals)})
+                                                               decimals=decimals, thresholds=thresholds)})
 
     def check_batch(texts: list[str]) -> None:
         if not texts:

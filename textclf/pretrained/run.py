@@ -23,6 +23,7 @@ from textclf.doctor.training import monitor_run
 from textclf.errors import ConfigError
 from textclf.inference.model import Model
 from textclf.inference.predictor import Predictor
+from textclf.multilabel import multi_label_record
 from textclf.pretrained.encoders import (
     EncoderSource,
     encoder_config,
@@ -36,7 +37,14 @@ from textclf.registry import ModelKind, resolve, spec_of
 from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.data import prepare_data, read_inputs
 from textclf.training.kernels import resolve_precision
-from textclf.training.run import Callbacks, memory_available, open_checkpoint, record_run, run_fit
+from textclf.training.run import (
+    Callbacks,
+    memory_available,
+    open_checkpoint,
+    record_run,
+    run_fit,
+    tune_decision,
+)
 
 
 def train_pretrained(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
@@ -121,9 +129,11 @@ def finetune(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
                              max_length=prepared.max_length, pad_id=pad_id)
         model = Model(network, prepared.tokenizer, prepared.labels, saved, device=device,
                       files={ENCODER_CONFIG: encoder_config(network.encoder)})
+        tune_decision(model, prepared, config, device)
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name)
-        extra = {"encoder": resolved.source.record(), "precision": precision, **findings}
+        extra = {"encoder": resolved.source.record(), "precision": precision, **findings,
+                 **multi_label_record(model)}
         record_run(model, kind, prepared, config, result, extra, None, dataset, test_data)
         model.training["config"] = run_config_record(kind, resolved)
     if out is not None:

@@ -135,7 +135,8 @@ def split_facts(splits: Splits) -> dict[str, Any]:
             "test_in_train": count_in(original, splits.test.texts if splits.test is not None else None),
             "empty_texts": count_empty(original),
             "missing_value_labels": suspicious_labels(_flat(splits.train)[: len(splits.train_index)]),
-            "augmented_texts": len(splits.train) - len(splits.train_index)}
+            "augmented_texts": len(splits.train) - len(splits.train_index),
+            **({"multi_label": True} if splits.train.multi_label else {})}
 
 
 def _flat(data: Dataset) -> list[str]:

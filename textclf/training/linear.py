@@ -39,7 +39,7 @@ from textclf.training.data import (
 # neural-only settings: linear models have min_df / max_features and read whole texts
 _NEURAL_DATA = ("min_freq", "max_vocab", "max_length", "max_length_cap", "max_length_percentile", "extend_vocab")
 _SHARED_MODEL = ("embedding_dim", "dropout", "hidden_dim", "hidden_activation")
-_USED_TRAIN = ("seed", "class_weights")
+_USED_TRAIN = ("seed", "class_weights", "thresholds", "at_least_one_label")
 _ENVIRONMENT = ("device", "threads", "lstm_kernel")  # where and how networks run: nothing to a linear fit
 
 

@@ -24,11 +24,11 @@ from torch import nn
 
 from textclf.config import ModelConfig, RunConfig, TrainConfig, config_from_kwargs
 from textclf.data.inputs import to_dataset
-from textclf.data.readers import Dataset
+from textclf.data.readers import Dataset, as_multi_label
 from textclf.data.tokenize import vocabulary
 from textclf.doctor.monitors import StepRecorder
 from textclf.doctor.training import diagnosed_failures, monitor_run
-from textclf.errors import ConfigError, DoctorWarning
+from textclf.errors import ConfigError, DataError, DoctorWarning
 from textclf.evaluation.plots import training_figures
 from textclf.folder import check_output_dir, library_versions, write_json
 from textclf.inference.loading import load_model
@@ -153,17 +153,26 @@ def effective_config(config: RunConfig) -> dict[str, Any]:
 
 
 def evaluate(model: Predictor | str | Path, data: Any = None, *, text_column: str | None = None,
-             label_column: str | None = None) -> dict:
+             label_column: str | None = None, **label_options: Any) -> dict:
     """Metrics of a model (or model folder) on labelled data (any form `train` takes); without data,
     on the test data it was evaluated on when trained (its test file, or the rows held out of its
-    training file)."""
+    training file). `label_options` (multi_label, label_sep, label_columns) say how labels are read;
+    a multi-label model reads a text's labels as a set whatever they say."""
     where = str(model) if isinstance(model, str | Path) else "the model"
     if isinstance(model, str | Path):
         model = load_model(model)
+    if model.multi_label and label_options.get("multi_label") is None:
+        label_options = {**label_options, "multi_label": True}  # a multi-label model reads label sets
     if data is None:
         dataset = held_out_test(model.training, where)
     else:
-        dataset = to_dataset(data, where="evaluate()", text_column=text_column, label_column=label_column)
+        dataset = to_dataset(data, where="evaluate()", text_column=text_column, label_column=label_column,
+                             **label_options)
+    if model.multi_label:
+        dataset = as_multi_label(dataset)
+    elif dataset.multi_label:
+        raise DataError(f"{where} is a single-label model, but the evaluation data has several labels per text; "
+                        "expected one label per text. Evaluate a model trained with --multi-label.")
     return model.evaluate(dataset.texts, dataset.labels)
 
 
