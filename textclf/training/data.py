@@ -41,9 +41,10 @@ def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Data
         if source is None:
             return None
         if isinstance(source, Dataset):  # built in Python, not by a reader: clean it as a reader would
-            labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
-            if source.multi_label:
+            if source.labels is not None and source.multi_label:
                 labels = [tuple(sorted({clean_text(x).strip() for x in row} - {""})) for row in source.labels]
+            else:
+                labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
             return Dataset([clean_text(text) for text in source.texts], labels, source.source, source.multi_label)
         return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column,
                           **options)
