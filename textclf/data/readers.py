@@ -123,7 +123,7 @@ def read_dataset(
     text_column: str | None = None,
     label_column: str | None = None,
     require_labels: bool = True,
-    multi_label: bool | None = None,
+    multi_label: bool | None = False,
     label_sep: str | None = None,
     label_columns: Sequence[str] | None = None,
 ) -> Dataset:
@@ -137,6 +137,7 @@ def read_dataset(
 
     Multi-label data (see `LabelOptions`): labels joined by `label_sep` in the label column (";" by
     default, "|" and "," detected), JSON lists, or one 0/1 column per label (`label_columns`).
+    ``multi_label=None`` detects it (with a note) when a row joins labels with ";" or "|".
     """
     options = label_options(multi_label, label_sep, label_columns)
     name = os.fspath(path)
@@ -193,16 +194,13 @@ def label_options(multi_label: bool | None, label_sep: str | None, label_columns
         if label_sep is not None:
             raise ConfigError("--label-columns and --label-sep both given; expected one: 0/1 columns, or one label "
                               "column with labels joined by a separator.")
-    if multi_label is False and (label_sep is not None or columns):
-        raise ConfigError("--label-sep/--label-columns read several labels per text, but multi-label is off; "
-                          "expected --multi-label (or neither option).")
     on = True if (label_sep is not None or columns) else multi_label
     return LabelOptions(on, label_sep, columns)
 
 
 def dataset_from_columns(columns: Mapping[str, Sequence[Any]], source: str, *, text_column: str | None = None,
                          label_column: str | None = None, require_labels: bool = True,
-                         multi_label: bool | None = None, label_sep: str | None = None,
+                         multi_label: bool | None = False, label_sep: str | None = None,
                          label_columns: Sequence[str] | None = None) -> Dataset:
     """A Dataset from in-memory columns (name -> values, e.g. a DataFrame's), checked and cleaned the way
     a file's columns are: columns found by name, labels as stripped strings, bad rows named by row."""
@@ -459,9 +457,9 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
         return Dataset([clean_text(t) for t in texts], _label_sets(table, values, label_col, options), source, True)
     labels = None if values is None else _clean_labels(table, values, label_col)
     if labels is not None and options.multi_label is None:
-        sep = next((s for s in DETECTED_SEPARATORS if any(s in label for label in labels)), None)
+        sep = next((s for s in DETECTED_SEPARATORS if any(_joins(label, s) for label in labels)), None)
         if sep is not None:
-            first = next(i for i, label in enumerate(labels) if sep in label)
+            first = next(i for i, label in enumerate(labels) if _joins(label, sep))
             warnings.warn(f"{table.where(first)} has labels joined by {sep!r} ({labels[first]!r:.60}): reading "
                           f"{source} as multi-label data. Pass --multi-label --label-sep {sep!r} to say so.",
                           TextClfWarning, stacklevel=4)
@@ -470,6 +468,11 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
     if labels is not None:
         _warn_missing_value_labels(labels, table.where, source)
     return Dataset([clean_text(t) for t in texts], labels, source)
+
+
+def _joins(label: str, sep: str) -> bool:
+    """Whether `label` is at least two labels joined by `sep` ('a;b', not 'a;' or ';')."""
+    return sep in label and sum(1 for part in label.split(sep) if part.strip()) >= 2
 
 
 def _label_sets(table: _Table, values: list[Any], column: str, options: LabelOptions) -> list[tuple[str, ...]]:
