@@ -50,7 +50,9 @@ def tokenize(text: str) -> list[str]:
 
 def _split_summary(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     lengths = np.array([len(tokenize(t)) for t in texts])
-    return {"n": len(texts), "class_counts": dict(sorted(Counter(labels).items())),
+    # multi-label rows (tuples) count once for each of their labels
+    counts = Counter(label for row in labels for label in (row if isinstance(row, tuple) else (row,)))
+    return {"n": len(texts), "class_counts": dict(sorted(counts.items())),
             "length_mean": float(lengths.mean()) if len(lengths) else 0.0,
             "length_median": float(np.median(lengths)) if len(lengths) else 0.0,
             "length_p95": float(np.percentile(lengths, 95)) if len(lengths) else 0.0,
@@ -152,10 +154,15 @@ def per_class_html(board: Mapping[str, Any], labels: Sequence[str]) -> str:
 def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labels: Sequence[str]) -> str:
     y_true, y_pred = np.asarray(prediction["y_true"]), np.asarray(prediction["y_pred"])
     confidence = np.asarray(prediction["confidence"])
-    wrong = np.flatnonzero(y_true != y_pred)
+    different = y_true != y_pred
+    wrong = np.flatnonzero(different.any(axis=1) if different.ndim == 2 else different)  # multi-label: the set
+
+    def named(row: Any) -> str:
+        return "; ".join(labels[j] for j in np.flatnonzero(row)) if np.ndim(row) else labels[row]
+
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:MAX_EXAMPLES]
-    rows = "".join(f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(labels[y_true[i]])}</td>'
-                   f"<td>{escape(labels[y_pred[i]])}</td><td>{confidence[i]:.3f}</td></tr>" for i in order)
+    rows = "".join(f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(named(y_true[i]))}</td>'
+                   f"<td>{escape(named(y_pred[i]))}</td><td>{confidence[i]:.3f}</td></tr>" for i in order)
     head = (f"<p>{len(wrong):,} of {len(y_true):,} test texts misclassified ({escape(prediction['run'])}); "
             f"the {len(order)} most confident mistakes:</p>")
     return (head + "<table><thead><tr><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr></thead>"
@@ -178,10 +185,16 @@ def model_html(name: str, records: Sequence[Mapping[str, Any]], histories: Mappi
                   for k, v in histories.items() if v]
         note = f"No training curves (fitted in one pass or one epoch). {'; '.join(scores)}"
         parts.append(f'<p class="note">{escape(note)}</p>')
-    matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in records], axis=0)
-    parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
-                      f"{name} confusion matrix"))
-    parts.append("</div>")
+    if records[0].get("multi_label"):  # a per-label confusion view: summed counts of each label
+        counts = {label: [sum(r["label_confusion"][label][k] for r in records) for k in ("tp", "fp", "fn", "tn")]
+                  for label in labels}
+        parts.append("</div>" + _table(["label", "true positives", "false positives", "false negatives",
+                                        "true negatives"], [[label, *map(str, c)] for label, c in counts.items()]))
+    else:
+        matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in records], axis=0)
+        parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
+                          f"{name} confusion matrix"))
+        parts.append("</div>")
     parts.append(misclassified_html(first_prediction, texts, labels))
     return "".join(parts)
 
