@@ -298,3 +298,30 @@ def test_onnx_parity_for_a_multi_label_network(corpus, tmp_path):
     texts = ["happy and angry today", "scared", ""]
     np.testing.assert_allclose(onnx_model.predict_proba(texts), torch_model.predict_proba(texts), atol=1e-4)
     assert onnx_model.predict(texts) == torch_model.predict(texts)
+
+
+def test_doctor_data_reports_label_cardinality_and_support(corpus):
+    result = runner.invoke(app, ["doctor", "data", str(corpus), "--label-column", "labels", "--multi-label",
+                                 "--folds", "2", "--json"])
+    assert result.exit_code in (0, 1), result.output
+    classes = json.loads(result.output)["stats"]["classes"]
+    assert classes["multi_label"] and set(classes["class_counts"]) == set(CUES)
+    assert 1 < classes["label_cardinality"] < 2
+    result = runner.invoke(app, ["doctor", "data", str(corpus), "--label-column", "labels", "--multi-label",
+                                 "--folds", "2"])
+    assert "label cardinality" in result.output and "exact match" in result.output, result.output
+
+
+def test_compare_ranks_multi_label_models_on_macro_f1(corpus, tmp_path):
+    from textclf.compare import CompareSettings, compare
+
+    result = compare(CompareSettings(data=str(corpus), models=("majority", "tfidf-lr"), test_size=0.2, seeds=2,
+                                     label_column="labels", multi_label=True), tmp_path / "cmp", rounds=100)
+    rows = result.board["rows"]
+    assert [row["model"] for row in rows] == ["tfidf-lr", "majority"]
+    assert rows[0]["macro_f1_mean"] > rows[1]["macro_f1_mean"] and rows[1]["vs_best"]["real"]
+    record = result.records[0]
+    assert record["multi_label"] and "label_confusion" in record and "micro_f1" in record
+    predictions = json.loads((tmp_path / "cmp" / record["folder"] / "predictions.json").read_text())
+    assert np.asarray(predictions["y_true"]).shape == (record["n_test"], 4)
+    assert "true positives" in (tmp_path / "cmp" / "report.html").read_text()
