@@ -500,7 +500,7 @@ def _label_sets(table: _Table, values: list[Any], column: str, options: LabelOpt
     return sets
 
 
-_TRUE, _FALSE = (1, "1", True, 1.0, "true", "True"), (0, "0", False, 0.0, "false", "False", "")
+_TRUE, _FALSE = (1, "1", True, 1.0, "true", "True"), (0, "0", False, 0.0, "false", "False")
 
 
 def _select_indicator_columns(table: _Table, text_col: str, columns: tuple[str, ...],

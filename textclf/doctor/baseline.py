@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from textclf.evaluation.metrics import classification_metrics
 from textclf.linear.fit import fit_linear
@@ -83,8 +83,6 @@ def multilabel_cross_validated_baseline(texts: Sequence[str], label_sets: Sequen
     """Multi-label data: mean and sd of exact match ("accuracy") and macro-F1 of tfidf-sgd one-vs-rest at
     probability 0.5 over `folds` random folds, on at most `max_rows` rows; labels without a positive example
     in a fold's training part are left out of that fold."""
-    from sklearn.model_selection import KFold
-
     names = sorted({label for row in label_sets for label in row})
     y = indicator(label_sets, names)
     keep = _cap(len(y), y, max_rows, seed)
