@@ -296,7 +296,8 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     _install_error_handlers(app)
     labels = list(model.labels)
-    thresholds = model.thresholds if model.multi_label else None  # a multi-label model answers label sets
+    # a multi-label model answers label sets (any object with predict_proba and labels serves)
+    thresholds = getattr(model, "thresholds", None) if getattr(model, "multi_label", False) else None
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> JSONResponse:

@@ -334,7 +334,8 @@ def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fm
             handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
             writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None, top_k=top_k,
                              decimals=decimals, explain=explain,
-                             thresholds=model.thresholds if model.multi_label else None)
+                             thresholds=getattr(model, "thresholds", None) if getattr(model, "multi_label", False)
+                             else None)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
             on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
             try:
