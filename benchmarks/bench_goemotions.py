@@ -6,8 +6,9 @@ thresholds tuned on it, macro-F1 reported on the dev file; seeds 0-2.
 
 Rows: tfidf-lr (one-vs-rest, balanced, one global threshold), the other linear models alike, and
 networks (cnn with GloVe 50d, fasttext) with positive weights per label. `--train-rows` trains on the
-first N rows of the shuffled training file (for a quick look at the slow models). Writes benchmarks/results/goemotions.json (keeping
-the rows it did not run again) and prints a markdown table of means with the machine (CPU model, load).
+first N rows of the shuffled training file (for a quick look at the slow models). Writes
+benchmarks/results/goemotions.json (keeping the rows it did not run again) and prints a markdown table
+of means with the machine (CPU model, load).
 """
 
 from __future__ import annotations
