@@ -37,12 +37,12 @@ import torch
 from safetensors import safe_open
 
 from textclf.config import RunConfig, resolve_config
-from textclf.data.readers import Dataset, read_dataset
+from textclf.data.readers import Dataset, as_multi_label, read_dataset
 from textclf.data.splits import fingerprint, kfold_splits, make_splits
 from textclf.doctor.findings import Finding, sort_findings
 from textclf.ensemble import check_top_k, ensemble_runs
 from textclf.errors import ConfigError, DoctorWarning, ModelFormatError
-from textclf.evaluation.metrics import classification_metrics
+from textclf.evaluation.metrics import classification_metrics, multilabel_metrics
 from textclf.evaluation.report import PREDICTIONS, complete, read_results, write_outputs, write_results
 from textclf.explain import Explanation
 from textclf.folder import atomic_write_json, read_json
@@ -50,6 +50,7 @@ from textclf.inference.loading import load_model
 from textclf.inference.predictor import Predictor
 from textclf.linear.model import parse_settings
 from textclf.models import resolve_model_config
+from textclf.multilabel import indicator
 from textclf.presets import get_preset
 from textclf.pretrained.settings import resolve_run
 from textclf.registry import find_kind, kinds, spec_of
@@ -82,6 +83,9 @@ class CompareSettings:
     overrides: tuple[str, ...] = ()
     text_column: str | None = None
     label_column: str | None = None
+    multi_label: bool | None = None  # several labels per text: models are ranked on macro-F1
+    label_sep: str | None = None
+    label_columns: tuple[str, ...] | None = None
 
     def names(self) -> list[str]:
         """Every model's name, in order: --models then --presets."""
@@ -176,7 +180,8 @@ def make_splits_for(settings: CompareSettings, data: Dataset, test: Dataset | No
     splits = []
     for seed in range(settings.seeds if settings.seeds is not None else 3):
         split = make_splits(data, test_size=settings.test_size, val_size=val_size, seed=seed)
-        fit = Dataset(split.train.texts + split.val.texts, split.train.labels + split.val.labels, data.source)
+        fit = Dataset(split.train.texts + split.val.texts, split.train.labels + split.val.labels, data.source,
+                      data.multi_label)
         splits.append(Split(f"seed-{seed}", data, None, settings.test_size, split.test, fit))
     return splits
 
@@ -346,6 +351,9 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
     start = time.perf_counter()
     probabilities = np.asarray(model.predict_proba(texts))
     predict_seconds = time.perf_counter() - start
+    if model.multi_label:  # label sets as (N, C) 0/1 rows over the compare's labels
+        return _multi_label_run(run, model, folder, probabilities, labels, train_seconds=train_seconds,
+                                predict_seconds=predict_seconds, out=out)
     index = {label: i for i, label in enumerate(labels)}
     best = probabilities.argmax(axis=1)
     y_pred = [index[model.labels[i]] for i in best]
@@ -358,20 +366,21 @@ def train_run(settings: CompareSettings, run: Run, out: Path, labels: list[str],
 
 
 def make_record(run: Run, model: Predictor, folder: Path, y_true: list[int], y_pred: list[int], labels: list[str], *,
-                train_seconds: float, predict_seconds: float, out: Path) -> dict:
-    """One run's line in results.json."""
+                train_seconds: float, predict_seconds: float, out: Path, n_test: int | None = None) -> dict:
+    """One run's line in results.json (`n_test`: the test size, when y_true holds no ids)."""
     metrics = classification_metrics(y_true, y_pred, num_labels=len(labels), labels=labels)
+    n_test = len(y_true) if n_test is None else n_test
     parameters, size = folder_stats(folder)
     own = model.training.get("metrics", {})
     return {
         "model": run.name, "preset": run.preset, "seed": run.seed, "fold": run.fold, "test": run.split.key,
         "folder": run.id, "architecture": model.config.get("architecture"),
         "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"], "n_test": len(y_true),
+        "confusion_matrix": metrics["confusion_matrix"], "n_test": n_test,
         "train_seconds": train_seconds, "fit_seconds": own.get("train_seconds"),
         "epochs_run": own.get("epochs_run"), "best_epoch": own.get("best_epoch"),
         "inference_seconds": predict_seconds,
-        "inference_texts_per_second": len(y_true) / predict_seconds if predict_seconds > 0 else None,
+        "inference_texts_per_second": n_test / predict_seconds if predict_seconds > 0 else None,
         "parameters": parameters, "size_bytes": size,
         "findings": run_findings(model.training, where=str(folder / "training.json")),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg": list(os.getloadavg()),
@@ -411,6 +420,26 @@ def explainer(out: Path) -> Callable[[str, Sequence[str]], list[Explanation]]:
     return explain
 
 
+def _multi_label_run(run: Run, model: Predictor, folder: Path, probabilities: np.ndarray, labels: list[str], *,
+                     train_seconds: float, predict_seconds: float, out: Path) -> dict:
+    """A multi-label run's predictions.json (0/1 rows over `labels`) and record (multi-label metrics)."""
+    columns = [model.labels.index(label) for label in labels]
+    chosen = model.decide(probabilities)[:, columns]
+    truth = indicator(run.split.test_data.labels, labels).astype(bool)
+    predictions = {"labels": labels, "test": run.split.key, "multi_label": True,
+                   "y_true": truth.astype(int).tolist(), "y_pred": chosen.astype(int).tolist(),
+                   "confidence": [round(float(p), 5) for p in probabilities.max(axis=1)]}
+    atomic_write_json(folder / PREDICTIONS, predictions)
+    metrics = multilabel_metrics(run.split.test_data.labels, chosen, labels=labels)
+    record = make_record(run, model, folder, [], [], labels, train_seconds=train_seconds,
+                         predict_seconds=predict_seconds, out=out, n_test=len(truth))
+    record.update({key: metrics[key] for key in ("accuracy", "macro_f1", "per_class", "micro_f1", "samples_f1",
+                                                 "hamming_loss", "exact_match", "label_confusion")})
+    record["multi_label"] = True
+    del record["confusion_matrix"]
+    return record
+
+
 def _warm_up() -> None:
     # PyTorch imports its compiler stack when the first optimizer is built (seconds on a busy CPU):
     # done here, so that the first model's train seconds do not include it.
@@ -427,9 +456,15 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
     if ensemble is not None:  # the top `ensemble` models by validation accuracy, one more row (textclf.ensemble)
         check_top_k(ensemble, settings.names())
     out = Path(out)
-    data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column)
-    test = read_dataset(settings.test, text_column=settings.text_column, label_column=settings.label_column) \
+    options = {"multi_label": settings.multi_label, "label_sep": settings.label_sep,
+               "label_columns": settings.label_columns}
+    data = read_dataset(settings.data, text_column=settings.text_column, label_column=settings.label_column,
+                        **options)
+    test = read_dataset(settings.test, text_column=settings.text_column, label_column=settings.label_column,
+                        **{**options, "multi_label": None if data.multi_label else settings.multi_label}) \
         if settings.test is not None else None
+    if test is not None and data.multi_label:
+        test = as_multi_label(test)
     data_fingerprint = fingerprint(data, test)
     earlier = read_results(out)
     if earlier is not None:  # resume or extend it: the recorded models and seeds, and the new ones
@@ -439,7 +474,7 @@ def compare(settings: CompareSettings, out: str | Path, *, progress: CompareProg
     runs = plan_runs(settings, splits)
     validate_configs(settings, runs)
     document = {"format": FORMAT, "settings": {**settings.to_json(), "data_fingerprint": data_fingerprint},
-                "labels": sorted(set(data.labels)), "runs": []}
+                "labels": data.label_names(), "runs": []}
     recorded = {r["folder"]: _recorded_findings(out, r) for r in (earlier or {}).get("runs", [])
                 if complete(out / r["folder"])}
     out.mkdir(parents=True, exist_ok=True)

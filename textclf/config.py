@@ -106,6 +106,11 @@ class DataConfig(_Section):
 
     text_column: str | None = Field(None, description="the text column (default: text, sentence, review, content)")
     label_column: str | None = Field(None, description="the label column (default: label, emotion, sentiment, ...)")
+    multi_label: bool | None = Field(None, description="several labels per text (default: when a row of the label "
+                                     "column joins labels with ; or |)")
+    label_sep: str | None = Field(None, description="joins a row's labels (multi-label; default ; then | and , "
+                                  "detected)")
+    label_columns: list[str] | None = Field(None, description="multi-label as one 0/1 column per label, named here")
     test: str | None = Field(None, description="a labelled test file")
     test_size: float | None = Field(None, description="or: hold out this fraction of the data as the test set")
     val_size: float = Field(0.1, description="validation fraction, always taken from the training part")
@@ -119,6 +124,10 @@ class DataConfig(_Section):
     augment: AugmentConfig | None = Field(None, description="augmentation of the training split (see augment.*)")
     stream: bool = Field(False, description="read the data file in chunks and keep token ids in a memory-mapped "
                          "cache ($TEXTCLF_CACHE_DIR), for data larger than memory; neural models (docs/scale.md)")
+
+    def label_options(self) -> dict[str, Any]:
+        """How labels are read: the keyword arguments of textclf.data.readers.read_dataset."""
+        return {"multi_label": self.multi_label, "label_sep": self.label_sep, "label_columns": self.label_columns}
 
 
 class ModelConfig(BaseModel):
@@ -158,6 +167,10 @@ class TrainConfig(_Section):
     patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")
     class_weights: Literal["none", "balanced"] = Field("none", description="weight the loss by inverse class "
                                                        "frequency")
+    thresholds: Literal["global", "per-label"] = Field("global", description="multi-label: one decision threshold "
+                                                      "for all labels, or one per label, tuned on validation macro-F1")
+    at_least_one_label: bool = Field(False, description="multi-label: give every text its best label when no label "
+                                     "passes its threshold")
     freeze_embeddings: bool = Field(False, description="keep pretrained vectors fixed throughout")
     frozen_epochs: int = Field(1, ge=0, description="with --vectors: epochs with the embeddings frozen first")
     seed: int = Field(0, description="the splits, initialisation, batch order and dropout")

@@ -97,11 +97,15 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return {**settings, **options}
 
     def fit(self, X: Any, y: Any) -> TextClassifier:
-        """Train on texts X (N,) and labels y (N,); returns self."""
+        """Train on texts X (N,) and labels y (N,); returns self. A binary indicator matrix y (N, C)
+        (scikit-learn's multilabel convention) trains a multi-label model: column j is label j,
+        `classes_` is arange(C) and predict returns an (N, C) indicator matrix."""
         texts = check_texts(X, "TextClassifier.fit X")
         if y is None:
             raise DataError("TextClassifier.fit needs labels y; got None. Pass fit(texts, labels).")
         y = np.asarray(y)
+        if y.ndim == 2 and len(y) == len(texts):
+            return self._fit_indicator(texts, y)
         if y.ndim != 1 or len(y) != len(texts):
             raise DataError(
                 f"TextClassifier.fit: y has shape {y.shape}; expected one label per text ({len(texts)},)."
@@ -114,6 +118,23 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                       **self._settings())
         self.model_ = model
         self.classes_ = classes
+        self._columns = np.array([model.labels.index(name) for name in names])
+        return self
+
+    def _fit_indicator(self, texts: list[str], y: np.ndarray) -> TextClassifier:
+        if not np.isin(y, (0, 1)).all():
+            raise DataError(f"TextClassifier.fit: y has shape {y.shape} with values other than 0 and 1; expected a "
+                            "binary indicator matrix (multi-label) or one label per text.")
+        empty = np.flatnonzero(y.sum(axis=0) == 0)
+        if len(empty):
+            raise DataError(f"TextClassifier.fit: column {int(empty[0])} of the indicator matrix y has no positive "
+                            "example; expected at least one 1 per label. Drop the column or add examples.")
+        names = [str(j) for j in range(y.shape[1])]
+        rows = [tuple(names[j] for j in np.flatnonzero(row)) for row in y]
+        model = train(Dataset(texts, rows, "TextClassifier.fit", multi_label=True), verbose=self.verbose,
+                      **self._settings())
+        self.model_ = model
+        self.classes_ = np.arange(y.shape[1])
         self._columns = np.array([model.labels.index(name) for name in names])
         return self
 
@@ -130,7 +151,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return model.predict_proba(check_texts(X, "TextClassifier.predict_proba X"))[:, self._columns]
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each text (N,), as values of `classes_`."""
+        """The most probable class of each text (N,), as values of `classes_`; multi-label: the (N, C)
+        indicator matrix of the labels passing their thresholds."""
         model = self._fitted_model()
-        probabilities = model.predict_proba(check_texts(X, "TextClassifier.predict X"))[:, self._columns]
+        probabilities = model.predict_proba(check_texts(X, "TextClassifier.predict X"))
+        if model.multi_label:
+            return model.decide(probabilities)[:, self._columns].astype(np.int64)
+        probabilities = probabilities[:, self._columns]
         return self.classes_[probabilities.argmax(axis=1)]

@@ -7,6 +7,7 @@
       model.safetensors  the weights (tensors only)
       training.json      settings, data summary, history, metrics, findings
       encoder_config.json  (pretrained kinds only) the encoder's Hugging Face config
+      thresholds.json    (multi-label models only) the decision threshold of each label
 
 Everything is written to a temporary sibling and renamed into place, so a failed write never leaves
 half a file or folder and never replaces a good one. Reading checks completeness, the format version
@@ -35,8 +36,8 @@ from textclf.registry import ModelKind, find_kind
 FORMAT_VERSION = 1
 MODEL_FILES = ("config.json", "labels.json", "tokenizer.json", "model.safetensors", "training.json")
 # Everything textclf writes into a model folder; retraining into it replaces these and nothing else.
-WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "metrics.json", "curves.png", "confusion.png", "model.onnx",
-                 "predictions.json")
+WRITTEN_FILES = (*MODEL_FILES, "encoder_config.json", "thresholds.json", "metrics.json", "curves.png",
+                 "confusion.png", "model.onnx", "predictions.json")
 # An ensemble (textclf.ensemble) keeps its weights in config.json and its members' folders in members/.
 ENSEMBLE_FILES = tuple(name for name in MODEL_FILES if name != "model.safetensors")
 ENSEMBLE_WRITTEN = (*WRITTEN_FILES, "members")
@@ -273,6 +274,22 @@ def read_tokenizer(path: Path, vocab_size: int | None = None) -> Tokenizer:
     return tokenizer
 
 
+def read_thresholds(path: Path, config: dict[str, Any]) -> Any:
+    """thresholds.json's content for a multi-label model (config.json's "multi_label": true), else None;
+    a multi-label model without it, or the file beside a single-label model, is refused."""
+    where = path / "thresholds.json"
+    multi_label = config.get("multi_label", False)
+    if not isinstance(multi_label, bool):
+        raise ModelFormatError(f"{path / 'config.json'}: multi_label is {multi_label!r}; expected true or false. "
+                               "The folder was modified; retrain or restore it.")
+    if multi_label != where.is_file():
+        problem = ("is a multi-label model without thresholds.json" if multi_label else
+                   "has a thresholds.json, but config.json says it is not a multi-label model")
+        raise ModelFormatError(f"{path} {problem}; expected both or neither. The folder was modified or mixes two "
+                               "models; retrain or restore it.")
+    return read_json(where) if multi_label else None
+
+
 @dataclass(frozen=True)
 class FolderContents:
     """What every model folder holds, read and checked; the family's loader reads the weights."""
@@ -283,6 +300,7 @@ class FolderContents:
     labels: list[str]
     tokenizer: Tokenizer
     training: dict[str, Any]
+    thresholds: Any = None  # thresholds.json of a multi-label model (textclf.multilabel.Thresholds.from_json)
 
 
 def family_of_folder(path: Path) -> str | None:
@@ -314,4 +332,4 @@ def read_folder(path: str | Path) -> FolderContents:
             f"{path / 'training.json'} is a JSON {type(training).__name__}; expected an object. "
             "The folder was modified; retrain or restore it."
         )
-    return FolderContents(path, kind, config, labels, tokenizer, training)
+    return FolderContents(path, kind, config, labels, tokenizer, training, read_thresholds(path, config))

@@ -296,6 +296,8 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     _install_error_handlers(app)
     labels = list(model.labels)
+    # a multi-label model answers label sets (any object with predict_proba and labels serves)
+    thresholds = getattr(model, "thresholds", None) if getattr(model, "multi_label", False) else None
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> JSONResponse:
@@ -305,7 +307,7 @@ def create_app(model: Predictor | str | Path, *, runtime: str = "torch", limits:
         # A Response skips FastAPI's re-validation of our own output; the schema stays in the docs.
         decimals = None if request.precision == "full" else DECIMALS
         return JSONResponse({"predictions": prediction_records(labels, probabilities, top_k=request.top_k,
-                                                               decimals=decimals)})
+                                                               decimals=decimals, thresholds=thresholds)})
 
     def check_batch(texts: list[str]) -> None:
         if not texts:

@@ -327,10 +327,17 @@ def test_text_that_is_not_a_string(tmp_path):
 
 
 def test_label_that_is_not_a_scalar(tmp_path):
-    raw = '{"text": "a", "label": ["x", "y"]}\n'
-    with pytest.raises(DataError, match=r"train\.jsonl line 1 has a list label in column 'label': expected a string "
-                                        r"or a number, got \['x', 'y'\]\."):
+    raw = '{"text": "a", "label": {"x": 1}}\n'
+    with pytest.raises(DataError, match=r"train\.jsonl line 1 has a dict label in column 'label': expected a string "
+                                        r"or a number, got \{'x': 1\}\."):
         read_dataset(write(tmp_path / "train.jsonl", raw))
+
+
+def test_a_list_label_is_a_set_of_labels(tmp_path):  # multi-label data (docs/multilabel.md)
+    raw = '{"text": "a", "label": ["y", "x"]}\n{"text": "b", "label": ["x", ["z"]]}\n'
+    with pytest.raises(DataError, match=r"train\.jsonl line 2 has a list label in column 'label'"):
+        read_dataset(write(tmp_path / "train.jsonl", raw))
+    assert read_dataset(write(tmp_path / "ok.jsonl", raw.splitlines()[0])).labels == [("x", "y")]
 
 
 def test_malformed_jsonl_line(tmp_path):

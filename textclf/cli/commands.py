@@ -55,6 +55,12 @@ def _flags(**values: Any) -> dict[str, Any]:
     return out
 
 
+def _label_flags(multi_label: bool | None, label_sep: str | None, label_columns: str | None) -> dict[str, Any]:
+    """The data.* settings of --multi-label, --label-sep and --label-columns (as _flags keys)."""
+    columns = list(_names(label_columns)) if label_columns is not None else None
+    return {"data__multi_label": multi_label, "data__label_sep": label_sep, "data__label_columns": columns}
+
+
 @app.command()
 @handle_errors
 def train(
@@ -82,6 +88,11 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     augment: Annotated[str | None, typer.Option(help="Augment the training split: eda, synonyms or synonyms=FILE, templates=FILE (comma-separated).")] = None,
     nproc: Annotated[int | None, typer.Option(min=1, help="Train on N processes of this machine (torch.distributed, as torchrun; --batch-size is split between them). Neural models and hf.")] = None,
+    multi_label: Annotated[bool | None, typer.Option("--multi-label", help="Several labels per text (detected when a label joins labels with ; or |).")] = None,
+    label_sep: Annotated[str | None, typer.Option(help="Multi-label: what joins a text's labels (default ;, also | and , detected).")] = None,
+    label_columns: Annotated[str | None, typer.Option(help="Multi-label: one 0/1 column per label, comma-separated (e.g. joy,anger,fear).")] = None,
+    thresholds: Annotated[str | None, typer.Option(help="Multi-label: global (one threshold) or per-label, tuned on validation macro-F1.")] = None,
+    at_least_one_label: Annotated[bool | None, typer.Option("--at-least-one-label", help="Multi-label: give each text its best label when none passes its threshold.")] = None,
 ) -> None:
     """Train a classifier, evaluate it on the test data and save it to --out."""
     from textclf.config import augment_flag, resolve_config  # pydantic: when the command runs
@@ -92,6 +103,8 @@ def train(
         train__batch_size=batch_size, train__lr=lr, train__class_weights=class_weights, train__seed=seed,
         train__device=device, train__precision=precision, data__text_column=text_column,
         data__label_column=label_column, data__augment=augment_flag(augment) if augment else None,
+        **_label_flags(multi_label, label_sep, label_columns), train__thresholds=thresholds,
+        train__at_least_one_label=at_least_one_label,
     )
     preset_values = None
     if preset:
@@ -158,11 +171,17 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+    multi_label: Annotated[bool | None, typer.Option("--multi-label", help="Several labels per text (a multi-label model reads them so anyway).")] = None,
+    label_sep: Annotated[str | None, typer.Option(help="Multi-label: what joins a text's labels (default ;, also | and , detected).")] = None,
+    label_columns: Annotated[str | None, typer.Option(help="Multi-label: one 0/1 column per label, comma-separated.")] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (multi-label: micro- and
+    samples-F1, Hamming loss, exact match and a per-label confusion view)."""
     from textclf.training.run import evaluate as evaluate_model  # torch / scikit-learn: when the command runs
 
-    metrics = evaluate_model(model_dir, data, text_column=text_column, label_column=label_column)
+    options = {key.removeprefix("data__"): value for key, value in
+               _label_flags(multi_label, label_sep, label_columns).items()}
+    metrics = evaluate_model(model_dir, data, text_column=text_column, label_column=label_column, **options)
     if as_json:
         print(json.dumps(metrics, indent=2))
         return
@@ -284,15 +303,18 @@ def predict(
     loaded = load_predictor(model_dir, runtime=runtime, threads=threads)
     probabilities = loaded.predict_proba(items, batch_size=batch_size)
     explanations = loaded.explain(items) if explain else None
+    thresholds = loaded.thresholds if loaded.multi_label else None
     if output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["text", *table_header(loaded.labels), *(["top_words"] if explain else [])])
-        rows = table_rows(loaded.labels, probabilities, decimals=decimals)
+        writer.writerow(["text", *table_header(loaded.labels, multi_label=thresholds is not None),
+                         *(["top_words"] if explain else [])])
+        rows = table_rows(loaded.labels, probabilities, decimals=decimals, thresholds=thresholds)
         writer.writerows([text, *row, *([explanations[i].summary()] if explain else [])]
                          for i, (text, row) in enumerate(zip(items, rows, strict=True)))
         return
     records = [{"text": text, **record} for text, record in zip(
-        items, prediction_records(loaded.labels, probabilities, top_k=top_k or 1, decimals=decimals), strict=True)]
+        items, prediction_records(loaded.labels, probabilities, top_k=top_k or 1, decimals=decimals,
+                                  thresholds=thresholds), strict=True)]
     for record, explanation in zip(records, explanations or [], strict=False):
         record["words"] = explanation.to_json()["words"]
     if output_format == "json":
@@ -302,13 +324,20 @@ def predict(
     else:
         table = Table(show_lines=False)
         table.add_column("text", overflow="fold", max_width=60)
-        table.add_column("label")
-        table.add_column("score", justify="right")
+        if thresholds is not None:
+            table.add_column("labels (score)")
+        else:
+            table.add_column("label")
+            table.add_column("score", justify="right")
         if (top_k or 1) > 1:
             table.add_column("top labels")
         for record in records:
             others = [", ".join(f"{t['label']} {t['score']:.2f}" for t in record["top_k"])] if "top_k" in record else []
-            table.add_row(record["text"], record["label"], f"{record['score']:.{decimals or 4}f}", *others)
+            if thresholds is not None:
+                chosen = ", ".join(f"{t['label']} {t['score']:.{decimals or 4}f}" for t in record["labels"])
+                table.add_row(record["text"], chosen or "(none)", *others)
+            else:
+                table.add_row(record["text"], record["label"], f"{record['score']:.{decimals or 4}f}", *others)
         console.print(table)
 
 
@@ -396,6 +425,9 @@ def compare(
     out: Annotated[Path, typer.Option(help="Folder for results.json, leaderboard.md, report.html and the models.")] = Path("textclf-compare"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="section.key=value for every neural model, or NAME:section.key=value for one model (baselines: only this way).")] = None,
     ensemble: Annotated[int | None, typer.Option("--ensemble", help="Add the ensemble of the top K models by validation accuracy, per seed or fold, as a row.")] = None,
+    multi_label: Annotated[bool | None, typer.Option("--multi-label", help="Several labels per text: models are ranked on macro-F1.")] = None,
+    label_sep: Annotated[str | None, typer.Option(help="Multi-label: what joins a text's labels (default ;, also | and , detected).")] = None,
+    label_columns: Annotated[str | None, typer.Option(help="Multi-label: one 0/1 column per label, comma-separated.")] = None,
 ) -> None:
     """Compare models on identical splits over several seeds or folds: leaderboard and report.html.
 
@@ -407,7 +439,8 @@ def compare(
     settings = CompareSettings(
         data=data, models=_names(models), presets=_names(presets), test=test, test_size=test_size,
         val_size=val_size, seeds=seeds, folds=folds, epochs=epochs, vectors=vectors, overrides=tuple(set_ or ()),
-        text_column=text_column, label_column=label_column,
+        text_column=text_column, label_column=label_column, multi_label=multi_label, label_sep=label_sep,
+        label_columns=_names(label_columns) or None,
     )
     try:
         with CompareProgress(console) as progress:

@@ -186,9 +186,10 @@ def print_data_summary(summary: dict) -> None:
     counts = ", ".join(f"{label} {n}" for label, n in summary["class_counts"].items())
     augmented = summary.get("augmented_texts") or 0
     extra = f" ({augmented:,} augmented)" if augmented else ""
+    kind = "multi-label, texts per label" if summary.get("multi_label") else "classes"
     console.print(
         f"[bold]data[/] train {summary['n_train']:,}{extra} · val {summary['n_val']:,} · test {summary['n_test']:,}"
-        f" | classes: {counts}"
+        f" | {kind}: {counts}"
     )
     line = (f"[bold]vocab[/] {summary['vocab_size']:,} words · val OOV {summary['val_oov_rate']:.1%}"
             f" · max_length {summary['max_length']} (truncates {summary['truncated_fraction']:.1%} of texts,"
@@ -230,10 +231,30 @@ def print_metrics(metrics: dict, title: str) -> None:
     for label, row in metrics["per_class"].items():
         table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     console.print(table)
+    if metrics.get("multi_label"):
+        console.print(f"[bold]macro-F1[/] {metrics['macro_f1']:.4f} · [bold]micro-F1[/] {metrics['micro_f1']:.4f} · "
+                      f"[bold]samples-F1[/] {metrics['samples_f1']:.4f} · [bold]Hamming loss[/] "
+                      f"{metrics['hamming_loss']:.4f} · [bold]exact match[/] {metrics['exact_match']:.4f}")
+        thresholds = metrics.get("thresholds")
+        if thresholds:
+            values = sorted(set(thresholds["thresholds"].values()))
+            shown = f"{values[0]:.2f}" if len(values) == 1 else f"{values[0]:.2f} to {values[-1]:.2f}"
+            console.print(f"[bold]thresholds[/] {thresholds['mode']} {shown} (tuned on validation macro-F1"
+                          f"{', at least one label per text' if thresholds['at_least_one_label'] else ''})",
+                          highlight=False)
+        return
     console.print(f"[bold]accuracy[/] {metrics['accuracy']:.4f} · [bold]macro-F1[/] {metrics['macro_f1']:.4f}")
 
 
 def print_confusion(metrics: dict) -> None:
+    if metrics.get("multi_label"):
+        table = Table(title="per-label confusion (true/false positives and negatives)", title_justify="left")
+        for column in ("label", "tp", "fp", "fn", "tn"):
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for label, counts in metrics["label_confusion"].items():
+            table.add_row(label, *(str(counts[key]) for key in ("tp", "fp", "fn", "tn")))
+        console.print(table)
+        return
     matrix = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
     matrix.add_column("")
     for label in metrics["labels"]:

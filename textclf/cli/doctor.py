@@ -34,9 +34,17 @@ def _finish(findings: list, payload: dict, as_json: bool, title: str) -> None:
 def _print_data_stats(stats: dict) -> None:
     classes, dup, lengths = stats["classes"], stats["duplicates"], stats["lengths"]
     counts = ", ".join(f"{k} {v:,}" for k, v in classes["class_counts"].items())
-    _console.print(f"[bold]rows[/] {stats['rows']:,} · [bold]classes[/] {classes['num_labels']}: {counts}")
-    _console.print(f"[bold]majority baseline[/] accuracy {classes['majority_baseline_accuracy']:.3f} "
-                   f"({classes['majority_class']!r}) · distinct texts {dup['distinct_texts']:,} · conflicting "
+    if classes.get("multi_label"):
+        _console.print(f"[bold]rows[/] {stats['rows']:,} · [bold]labels[/] {classes['num_labels']} (texts per label): "
+                       f"{counts}")
+        first = (f"[bold]label cardinality[/] {classes['label_cardinality']:.2f} labels per text "
+                 f"({classes['texts_with_several_labels']:,} texts with several, {classes['texts_without_label']:,} "
+                 f"with none, {classes['distinct_label_sets']:,} distinct label sets)")
+    else:
+        _console.print(f"[bold]rows[/] {stats['rows']:,} · [bold]classes[/] {classes['num_labels']}: {counts}")
+        first = (f"[bold]majority baseline[/] accuracy {classes['majority_baseline_accuracy']:.3f} "
+                 f"({classes['majority_class']!r})")
+    _console.print(f"{first} · distinct texts {dup['distinct_texts']:,} · conflicting "
                    f"texts {dup['conflicting_texts']:,} · non-answers {stats['non_answers']['no_response_rows']:,} "
                    f"'no response' + {stats['non_answers']['non_answer_rows']:,} other")
     _console.print(f"[bold]lengths[/] (tokens) median {lengths['median']:.0f}, 95th pct {lengths['p95']:.0f}, max "
@@ -47,8 +55,9 @@ def _print_data_stats(stats: dict) -> None:
         _console.print(f"[bold]vectors[/] cover {v['types']:.1%} of word types, {v['tokens']:.1%} of tokens")
     base = stats.get("baseline") or {}
     if base.get("folds"):
+        accuracy = "exact match" if base.get("multi_label") else "accuracy"
         _console.print(f"[bold]TF-IDF + logistic regression[/] ({base['folds']}-fold CV, {base['rows']:,} rows): "
-                       f"accuracy {base['accuracy']:.3f} ± {base['accuracy_sd']:.3f}, macro-F1 {base['macro_f1']:.3f}"
+                       f"{accuracy} {base['accuracy']:.3f} ± {base['accuracy_sd']:.3f}, macro-F1 {base['macro_f1']:.3f}"
                        " — what a simple model reaches; a neural model should match or beat it")
 
 
@@ -63,13 +72,18 @@ def data_command(
     folds: Annotated[int, typer.Option(min=2, help="Folds of the baseline's cross-validation.")] = 5,
     text_column: Annotated[str | None, typer.Option(help="Name of the text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Name of the label column.")] = None,
+    multi_label: Annotated[bool | None, typer.Option("--multi-label", help="Several labels per text (detected when a label joins labels with ; or |).")] = None,
+    label_sep: Annotated[str | None, typer.Option(help="Multi-label: what joins a text's labels (default ;, also | and , detected).")] = None,
+    label_columns: Annotated[str | None, typer.Option(help="Multi-label: one 0/1 column per label, comma-separated.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Check a labelled data set: balance, duplicates, conflicting labels, non-answers, order, lengths, coverage, baseline."""
+    """Check a labelled data set: balance (multi-label: support per label, labels per text), duplicates, conflicting labels, non-answers, order, lengths, coverage, baseline."""
     from textclf.doctor.data import diagnose_data  # scikit-learn: when the command runs
 
+    columns = [name.strip() for name in label_columns.split(",") if name.strip()] if label_columns else None
     report = diagnose_data(data, test=test, vectors=vectors, max_length=max_length, baseline=baseline, folds=folds,
-                           text_column=text_column, label_column=label_column)
+                           text_column=text_column, label_column=label_column, multi_label=multi_label,
+                           label_sep=label_sep, label_columns=columns)
     if not as_json:
         _print_data_stats(report.stats)
     _finish(report.findings, findings_payload(report.findings, source=report.source, stats=report.stats), as_json,

@@ -41,7 +41,7 @@ class Encoded:
     """A split as the network sees it: token ids per text, label ids."""
 
     ids: list[np.ndarray] | TokenRows
-    labels: np.ndarray | None  # (N,) int64
+    labels: np.ndarray | None  # (N,) int64, or (N, C) 0/1 float32 for multi-label
 
     @property
     def lengths(self) -> np.ndarray:
@@ -58,7 +58,7 @@ class Batch:
     ids: torch.Tensor  # (B, T) int64, right-padded with PAD_ID
     lengths: torch.Tensor  # (B,) int64, real lengths (0 for an empty text)
     mask: torch.Tensor  # (B, T) bool, True on real tokens
-    labels: torch.Tensor | None  # (B,) int64
+    labels: torch.Tensor | None  # (B,) int64, or (B, C) float32 for multi-label
     index: np.ndarray  # (B,) positions of these rows in the dataset
 
     def to(self, device: torch.device) -> Batch:
@@ -112,5 +112,7 @@ def collate(
     ids_t = torch.from_numpy(padded)
     lengths_t = torch.from_numpy(lengths)
     mask = torch.arange(width)[None, :] < lengths_t[:, None]
-    labels_t = None if labels is None else torch.as_tensor(labels[index], dtype=torch.long)
+    # (B,) class ids, or (B, C) 0/1 targets of a multi-label model
+    labels_t = None if labels is None else torch.as_tensor(labels[index], dtype=torch.long if labels.ndim == 1
+                                                           else torch.float32)
     return Batch(ids=ids_t, lengths=lengths_t, mask=mask, labels=labels_t, index=np.asarray(index))

@@ -20,12 +20,14 @@ def _is_texts(value: Any) -> bool:
 
 
 def to_dataset(data: Any, *, where: str, text_column: str | None = None, label_column: str | None = None,
-               require_labels: bool = True) -> Dataset:
-    """`data` as a Dataset (see the module notes); DataError naming `where` for anything else."""
+               require_labels: bool = True, **label_options: Any) -> Dataset:
+    """`data` as a Dataset (see the module notes); DataError naming `where` for anything else.
+    `label_options` (multi_label, label_sep, label_columns) say how labels are read (textclf.data.readers)."""
     if isinstance(data, Dataset):
         return data
     if isinstance(data, str | os.PathLike):
-        return read_dataset(data, text_column=text_column, label_column=label_column, require_labels=require_labels)
+        return read_dataset(data, text_column=text_column, label_column=label_column, require_labels=require_labels,
+                            **label_options)
     columns: Mapping[str, Sequence[Any]] | None = None
     if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Mapping):  # a DataFrame
         columns = {str(name): data[name].tolist() for name in data.columns}
@@ -40,4 +42,4 @@ def to_dataset(data: Any, *, where: str, text_column: str | None = None, label_c
         raise DataError(f"{where} got {type(data).__name__}" + (" (empty)" if isinstance(data, list) and not data
                                                                 else "") + f"; expected {FORMS}.")
     return dataset_from_columns(columns, f"{where} data", text_column=text_column, label_column=label_column,
-                                require_labels=require_labels)
+                                require_labels=require_labels, **label_options)

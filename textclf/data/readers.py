@@ -32,6 +32,8 @@ from textclf.errors import ConfigError, DataError, TextClfWarning
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
 FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+SEPARATORS = (";", "|", ",")  # what joins the labels of a row in multi-label data, in the order tried
+DETECTED_SEPARATORS = (";", "|")  # what switches multi-label on by itself (commas occur in label names)
 EXAMPLES = {"example:emotions": "emotions.csv"}
 
 # The csv module's default field limit (128 KiB) is smaller than some real texts (long reviews, books).
@@ -47,8 +49,9 @@ class Dataset:
     """
 
     texts: list[str]
-    labels: list[str] | None
+    labels: list[str] | list[tuple[str, ...]] | None
     source: str
+    multi_label: bool = False  # then each label is a sorted tuple of distinct labels (possibly empty)
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.texts):
@@ -61,14 +64,42 @@ class Dataset:
         return len(self.texts)
 
     def __repr__(self) -> str:  # the default would print every text
-        classes = "no labels" if self.labels is None else f"{len(set(self.labels))} classes"
-        return f"Dataset({len(self)} rows, {classes}, source={self.source!r})"
+        classes = "no labels" if self.labels is None else f"{len(self.label_names())} classes"
+        kind = ", multi-label" if self.multi_label else ""
+        return f"Dataset({len(self)} rows, {classes}{kind}, source={self.source!r})"
+
+    def label_names(self) -> list[str]:
+        """The distinct labels, sorted (for multi-label data: every label of any row)."""
+        if self.labels is None:
+            return []
+        if self.multi_label:
+            return sorted({label for row in self.labels for label in row})
+        return sorted(set(self.labels))
 
     def subset(self, indices: Iterable[int]) -> Dataset:
         """The rows at `indices`, in that order, with the same source."""
         rows = [int(i) for i in indices]
         labels = None if self.labels is None else [self.labels[i] for i in rows]
-        return Dataset([self.texts[i] for i in rows], labels, self.source)
+        return Dataset([self.texts[i] for i in rows], labels, self.source, self.multi_label)
+
+
+def as_multi_label(data: Dataset) -> Dataset:
+    """`data` with multi-label labels: one-label rows become 1-tuples (a test file where no row happens
+    to carry several labels, read for a multi-label model)."""
+    if data.multi_label or data.labels is None:
+        return data
+    return Dataset(data.texts, [(label,) for label in data.labels], data.source, True)
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """How labels are read: `multi_label` True (several labels per row), False (one), or None (one,
+    unless a row of the label column holds `sep`: then several, with a note); `sep` joins the labels
+    of a row (default: detected among SEPARATORS); `columns` are 0/1 columns, one per label."""
+
+    multi_label: bool | None = None
+    sep: str | None = None
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +123,9 @@ def read_dataset(
     text_column: str | None = None,
     label_column: str | None = None,
     require_labels: bool = True,
+    multi_label: bool | None = False,
+    label_sep: str | None = None,
+    label_columns: Sequence[str] | None = None,
 ) -> Dataset:
     """Read texts and labels from a data file, a folder-per-class directory or ``example:emotions``.
 
@@ -100,16 +134,21 @@ def read_dataset(
     and LABEL_COLUMNS (first match wins) unless `text_column` / `label_column` name them. Labels
     become stripped strings (1 -> "1"). With ``require_labels=False`` a file without a label column
     gives ``labels=None``.
+
+    Multi-label data (see `LabelOptions`): labels joined by `label_sep` in the label column (";" by
+    default, "|" and "," detected), JSON lists, or one 0/1 column per label (`label_columns`).
+    ``multi_label=None`` detects it (with a note) when a row joins labels with ";" or "|".
     """
+    options = label_options(multi_label, label_sep, label_columns)
     name = os.fspath(path)
     if isinstance(name, str) and name.startswith("example:"):
         table = _parse_csv(_decode(_example_bytes(name), name), name, ",")
-        return _select(table, text_column, label_column, require_labels)
+        return _select(table, text_column, label_column, require_labels, options)
     path = Path(name)
     source = str(path)
     kind = _file_kind(path)
     if kind == "directory":
-        if text_column is not None or label_column is not None:
+        if text_column is not None or label_column is not None or options.columns:
             raise ConfigError(
                 f"{source} is a folder-per-class directory: expected no --text-column/--label-column, "
                 "since texts are the .txt files and labels their folder names. Drop those options."
@@ -137,18 +176,40 @@ def read_dataset(
         table = _parse_json(_decode(raw, source, decompressed=compressed), source)
     else:
         table = _parse_csv(_decode(raw, source, decompressed=compressed), source, "\t" if ext == ".tsv" else ",")
-    return _select(table, text_column, label_column, require_labels)
+    return _select(table, text_column, label_column, require_labels, options)
+
+
+def label_options(multi_label: bool | None, label_sep: str | None, label_columns: Sequence[str] | None
+                  ) -> LabelOptions:
+    """The checked LabelOptions of the reader arguments; --label-sep and --label-columns imply multi-label."""
+    if label_sep is not None and (not isinstance(label_sep, str) or not label_sep.strip()):
+        raise ConfigError(f"--label-sep {label_sep!r}: expected a non-blank separator such as ';', ',' or '|'.")
+    columns = None
+    if label_columns is not None:
+        names = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+        columns = tuple(name.strip() for part in names for name in str(part).split(",") if name.strip())
+        if len(columns) < 2:
+            raise ConfigError(f"--label-columns {label_columns!r}: expected at least two 0/1 columns, one per label, "
+                              "comma-separated (e.g. joy,anger,fear).")
+        if label_sep is not None:
+            raise ConfigError("--label-columns and --label-sep both given; expected one: 0/1 columns, or one label "
+                              "column with labels joined by a separator.")
+    on = True if (label_sep is not None or columns) else multi_label
+    return LabelOptions(on, label_sep, columns)
 
 
 def dataset_from_columns(columns: Mapping[str, Sequence[Any]], source: str, *, text_column: str | None = None,
-                         label_column: str | None = None, require_labels: bool = True) -> Dataset:
+                         label_column: str | None = None, require_labels: bool = True,
+                         multi_label: bool | None = False, label_sep: str | None = None,
+                         label_columns: Sequence[str] | None = None) -> Dataset:
     """A Dataset from in-memory columns (name -> values, e.g. a DataFrame's), checked and cleaned the way
     a file's columns are: columns found by name, labels as stripped strings, bad rows named by row."""
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise DataError(f"{source}: the columns have different lengths {lengths}; expected one value per row in each.")
     table = _Table(source, list(columns), lambda c: list(columns[c]), next(iter(lengths.values()), 0))
-    return _select(table, text_column, label_column, require_labels)
+    return _select(table, text_column, label_column, require_labels,
+                   label_options(multi_label, label_sep, label_columns))
 
 
 def _file_kind(path: Path) -> str:
@@ -364,7 +425,8 @@ def _find_column(table: _Table, given: str | None, candidates: tuple[str, ...], 
     return next((lowered[name] for name in candidates if name in lowered), None)
 
 
-def _select(table: _Table, text_column: str | None, label_column: str | None, require_labels: bool) -> Dataset:
+def _select(table: _Table, text_column: str | None, label_column: str | None, require_labels: bool,
+            options: LabelOptions = LabelOptions()) -> Dataset:
     source = table.source
     text_col = _find_column(table, text_column, TEXT_COLUMNS, "text")
     if text_col is None:
@@ -372,6 +434,8 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
             f"{source} has columns {table.columns}; expected a text column (one of {', '.join(TEXT_COLUMNS)}). "
             "Pass --text-column."
         )
+    if options.columns:
+        return _select_indicator_columns(table, text_col, options.columns, label_column)
     label_col = _find_column(table, label_column, LABEL_COLUMNS, "label")
     if label_col is None and require_labels:
         raise DataError(
@@ -388,10 +452,92 @@ def _select(table: _Table, text_column: str | None, label_column: str | None, re
     texts = table.values(text_col)
     if not all(isinstance(t, str) for t in texts):
         _raise_bad_text(table, texts, text_col)
-    labels = None if label_col is None else _clean_labels(table, table.values(label_col), label_col)
+    values = None if label_col is None else table.values(label_col)
+    if values is not None and (options.multi_label or any(isinstance(v, list | tuple) for v in values)):
+        return Dataset([clean_text(t) for t in texts], _label_sets(table, values, label_col, options), source, True)
+    labels = None if values is None else _clean_labels(table, values, label_col)
+    if labels is not None and options.multi_label is None:
+        sep = next((s for s in DETECTED_SEPARATORS if any(_joins(label, s) for label in labels)), None)
+        if sep is not None:
+            first = next(i for i, label in enumerate(labels) if _joins(label, sep))
+            warnings.warn(f"{table.where(first)} has labels joined by {sep!r} ({labels[first]!r:.60}): reading "
+                          f"{source} as multi-label data. Pass --multi-label --label-sep {sep!r} to say so.",
+                          TextClfWarning, stacklevel=4)
+            sets = _label_sets(table, labels, label_col, LabelOptions(True, sep))
+            return Dataset([clean_text(t) for t in texts], sets, source, True)
     if labels is not None:
         _warn_missing_value_labels(labels, table.where, source)
     return Dataset([clean_text(t) for t in texts], labels, source)
+
+
+def _joins(label: str, sep: str) -> bool:
+    """Whether `label` is at least two labels joined by `sep` ('a;b', not 'a;' or ';')."""
+    return sep in label and sum(1 for part in label.split(sep) if part.strip()) >= 2
+
+
+def _label_sets(table: _Table, values: list[Any], column: str, options: LabelOptions) -> list[tuple[str, ...]]:
+    """Each row's labels as a sorted tuple: a JSON list, or a cell split on the separator (given, or the
+    first of SEPARATORS found in the column; a cell without it is one label)."""
+    cells = [v for v in values if not isinstance(v, list | tuple)]
+    strings = _clean_labels(table, cells, column) if cells else []
+    sep = options.sep
+    if sep is None and cells:
+        sep = next((s for s in SEPARATORS if any(s in label for label in strings)), None)
+    strings.reverse()
+    sets = []
+    for i, value in enumerate(values):
+        if isinstance(value, list | tuple):
+            parts = [_label_string(v, table.where(i), column) if type(v) is not str else clean_text(v).strip()
+                     for v in value]
+        else:
+            label = strings.pop()
+            parts = [p.strip() for p in label.split(sep)] if sep is not None else [label]
+        labels = tuple(sorted({p for p in parts if p}))
+        if not labels:
+            raise DataError(f"{table.where(i)} has no label: expected at least one label in column {column!r}, got "
+                            f"{value!r:.60}. Fill it in or remove the row.")
+        sets.append(labels)
+    return sets
+
+
+_TRUE, _FALSE = (1, "1", True, 1.0, "true", "True"), (0, "0", False, 0.0, "false", "False")
+
+
+def _select_indicator_columns(table: _Table, text_col: str, columns: tuple[str, ...],
+                              label_column: str | None) -> Dataset:
+    """Multi-label data as one 0/1 column per label: the labels are the column names."""
+    if label_column is not None:
+        raise ConfigError("--label-columns and --label-column both given; expected one of them.")
+    names = []
+    for given in columns:
+        if given not in table.columns:
+            raise DataError(f"--label-columns names {given!r}, which is not a column of {table.source}: expected "
+                            f"names among {table.columns}. Check the spelling.")
+        if given == text_col:
+            raise DataError(f"--label-columns names {given!r}, the text column; expected 0/1 label columns only.")
+        names.append(given)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--label-columns {','.join(columns)} names a column twice; expected distinct columns.")
+    if table.num_rows == 0:
+        raise DataError(f"{table.source} has no rows: expected at least one example after the header.")
+    texts = table.values(text_col)
+    if not all(isinstance(t, str) for t in texts):
+        _raise_bad_text(table, texts, text_col)
+    rows: list[list[str]] = [[] for _ in texts]
+    for name in names:
+        for i, value in enumerate(table.values(name)):
+            cell = value.strip() if isinstance(value, str) else value
+            if cell in _TRUE:
+                rows[i].append(clean_text(name).strip())
+            elif cell not in _FALSE:
+                raise DataError(f"{table.where(i)} has {value!r:.40} in label column {name!r}: expected 0 or 1. "
+                                "Fix the value, or leave --label-columns out of it.")
+    found = {label for row in rows for label in row}
+    empty = [name for name in names if clean_text(name).strip() not in found]
+    if empty:
+        raise DataError(f"label column {empty[0]!r} of {table.source} has no positive example (every row is 0); "
+                        "expected at least one 1 per label to learn it. Drop it from --label-columns or add examples.")
+    return Dataset([clean_text(t) for t in texts], [tuple(sorted(r)) for r in rows], table.source, True)
 
 
 def _raise_bad_text(table: _Table, texts: list[Any], column: str) -> None:

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from textclf.data.readers import Dataset
 from textclf.errors import ConfigError, DataError
@@ -38,6 +38,8 @@ def fingerprint(*datasets: Dataset | None) -> str:
         if data is None:
             continue
         for text, label in zip(data.texts, data.labels or [""] * len(data.texts), strict=True):
+            if data.multi_label:  # a set of labels: distinct from any one label (never holds \x1c)
+                label = "\x1c" + "\x1c".join(label)
             digest.update(text.encode("utf-8", "surrogatepass"))
             digest.update(b"\x1f" + label.encode("utf-8") + b"\x1e")
         digest.update(b"\x1d")
@@ -72,6 +74,8 @@ def make_splits(
                 f"--test-size {test_size} and --val-size {val_size} add up to {round(total, 10):g}; "
                 "expected less than 1 so some data is left for training."
             )
+    if data.multi_label:
+        return _multi_label_splits(data, test, test_size, val_size, seed)
     counts = _class_counts(data)
     _check_min_per_class(counts, 2, data.source, "a stratified split needs at least 2 per class", "")
     labels = np.asarray(data.labels)
@@ -101,6 +105,8 @@ def kfold_splits(data: Dataset, *, folds: int, val_size: float = 0.1, seed: int 
     if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
         raise ConfigError(f"--folds {folds} is too few: expected a whole number of at least 2, got {folds!r}.")
     _check_fraction("--val-size", val_size)
+    if data.multi_label:
+        return _multi_label_folds(data, folds, val_size, seed)
     counts = _class_counts(data)
     why = f"{folds}-fold cross-validation needs at least {folds} per class"
     _check_min_per_class(counts, folds, data.source, why, "Use fewer --folds, or ")
@@ -215,3 +221,82 @@ def _check_test(test: Dataset, counts: Counter) -> None:
             f"{test.source} has labels never seen in training: {unseen[:10]}{more}. "
             "Remove those rows from the test set, or add training examples of them."
         )
+
+
+# --- multi-label data: seeded random splits (a row's label set is too rare a stratum) -----------
+
+
+def label_counts(data: Dataset) -> Counter:
+    """Rows per label: for multi-label data, the rows that carry it."""
+    return Counter(label for row in data.labels for label in row) if data.multi_label else Counter(data.labels)
+
+
+def _multi_label_counts(data: Dataset) -> Counter:
+    if len(data) == 0:
+        raise DataError(f"{data.source} has no rows: expected at least one example to split.")
+    if data.labels is None:
+        raise DataError(f"{data.source} has no labels: expected a label column to split on. Pass --label-column.")
+    counts = label_counts(data)
+    if len(counts) < 2:
+        raise DataError(f"only one label ({next(iter(counts), None)!r}) in {data.source}; multi-label classification "
+                        "needs at least 2. Check the label column or --label-columns.")
+    return counts
+
+
+def check_positives(train: Dataset, labels: list[str], where: str) -> None:
+    """Every label has a positive example in the training split (a classifier of it learns nothing else)."""
+    seen = label_counts(train)
+    missing = [label for label in labels if not seen.get(label)]
+    if missing:
+        raise DataError(f"label {missing[0]!r} has no positive example in the training split of {where}"
+                        f"{f' (nor {len(missing) - 1} more: {missing[1:6]})' if len(missing) > 1 else ''}; expected "
+                        "at least one per label. Remove the label (its column), or add examples of it.")
+
+
+def _multi_label_splits(data: Dataset, test: Dataset | None, test_size: float | None, val_size: float,
+                        seed: int) -> Splits:
+    counts = _multi_label_counts(data)
+    rest = np.arange(len(data))
+    test_part, test_index = test, None
+    if test is not None:
+        if len(test) == 0 or test.labels is None:
+            _check_test(test, counts)
+        unseen = sorted(set(label_counts(test)) - set(counts))
+        if unseen:
+            raise DataError(f"{test.source} has labels never seen in training: {unseen[:10]}. Remove them from the "
+                            "test set, or add training examples of them.")
+    elif test_size is not None:
+        n_test = _fraction_of(test_size, len(data))
+        _check_split_size("test", n_test, f"--test-size {test_size} of {len(data)}", 1, data.source)
+        rest, held = train_test_split(rest, test_size=n_test, random_state=seed)
+        test_index = np.sort(held)
+        test_part = data.subset(test_index)
+    n_val = _fraction_of(val_size, len(data))
+    train_idx, val_idx = _random_val(data, rest, n_val, f"--val-size {val_size} of {len(data)}", seed)
+    return Splits(data.subset(train_idx), data.subset(val_idx), test_part, train_idx, val_idx, test_index)
+
+
+def _random_val(data: Dataset, rest: np.ndarray, n_val: int, how: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    _check_split_size("validation", n_val, how, 1, data.source)
+    if len(rest) - n_val < 1:
+        raise DataError(f"The training split of {data.source} would be empty ({len(rest)} rows minus {n_val} for "
+                        "validation). Lower --val-size/--test-size or add data.")
+    train_idx, val_idx = train_test_split(rest, test_size=n_val, random_state=seed)
+    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+    check_positives(data.subset(train_idx), data.label_names(), data.source)
+    return train_idx, val_idx
+
+
+def _multi_label_folds(data: Dataset, folds: int, val_size: float, seed: int) -> list[Splits]:
+    _multi_label_counts(data)
+    if folds > len(data):
+        raise ConfigError(f"--folds {folds} is more than the {len(data)} rows of {data.source}; expected fewer folds.")
+    splits = []
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (rows, held) in enumerate(splitter.split(np.zeros(len(data))), start=1):
+        how = f"--val-size {val_size} of the {len(rows)} training rows of fold {fold}"
+        train_idx, val_idx = _random_val(data, rows, _fraction_of(val_size, len(rows)), how, seed)
+        held = np.sort(held)
+        splits.append(Splits(data.subset(train_idx), data.subset(val_idx), data.subset(held), train_idx, val_idx,
+                             held))
+    return splits

@@ -21,7 +21,7 @@ import numpy as np
 from textclf.data.readers import Dataset, read_dataset
 from textclf.data.text import count_empty
 from textclf.data.tokenize import UNK_ID, build_tokenizer, choose_max_length, encode, token_counts, vocabulary
-from textclf.doctor.baseline import cross_validated_baseline
+from textclf.doctor.baseline import cross_validated_baseline, multilabel_cross_validated_baseline
 from textclf.doctor.findings import Finding, sort_findings
 from textclf.doctor.text import non_answer_kind, normalise
 from textclf.errors import DataError
@@ -71,6 +71,32 @@ def check_balance(data: Dataset) -> tuple[dict, list[Finding]]:
             f"{len(few)} classes: " + ", ".join(f"{label!r} ({counts[label]})" for label in few[:10]) + ".",
             "Collect more examples, or merge/remove these classes: a model cannot learn them reliably.",
             where=data.source))
+    return stats, findings
+
+
+def check_label_sets(data: Dataset) -> tuple[dict, list[Finding]]:
+    """Multi-label data: texts per label (support), labels per text (cardinality), distinct label sets."""
+    support = Counter(label for row in data.labels for label in row)
+    sizes = np.array([len(row) for row in data.labels])
+    stats = {"multi_label": True, "num_labels": len(support), "class_counts": dict(support.most_common()),
+             "label_cardinality": float(sizes.mean()) if len(sizes) else 0.0,
+             "texts_with_several_labels": int((sizes > 1).sum()), "texts_without_label": int((sizes == 0).sum()),
+             "distinct_label_sets": len(set(data.labels))}
+    findings = []
+    few = sorted(label for label, c in support.items() if c < 10)
+    if few:
+        findings.append(Finding(
+            "tiny_labels", "warning", "Some labels have fewer than 10 examples",
+            f"{len(few)} labels: " + ", ".join(f"{label!r} ({support[label]})" for label in few[:10]) + ".",
+            "Collect more examples of them, or drop them: a model cannot learn them reliably, and their thresholds "
+            "are tuned on a handful of validation texts.", where=data.source))
+    (top, top_n), (low, low_n) = support.most_common()[0], support.most_common()[-1]
+    if top_n / low_n >= 20:
+        findings.append(Finding(
+            "label_imbalance", "info", "Label frequencies differ widely",
+            f"{top!r} is on {_share(top_n, len(data))} texts, {low!r} on {low_n:,} (ratio {top_n / low_n:.0f}).",
+            "Judge models by macro-F1 and train with --class-weights balanced (a positive weight per label); "
+            "per-label thresholds (--thresholds per-label) can help the rare labels.", where=data.source))
     return stats, findings
 
 
@@ -263,20 +289,27 @@ def diagnose_data(
     seed: int = 0,
     text_column: str | None = None,
     label_column: str | None = None,
+    **label_options: Any,
 ) -> DataReport:
     """Run every data check on `data` (and `test`, when given). `vectors` adds the coverage check,
-    `max_length` the truncation check; `baseline` adds a `folds`-fold TF-IDF + LR baseline."""
+    `max_length` the truncation check; `baseline` adds a `folds`-fold TF-IDF + LR baseline.
+    `label_options` (multi_label, label_sep, label_columns) read multi-label data: then the classes are
+    checked as label sets (support per label, labels per text)."""
     dataset = data if isinstance(data, Dataset) else read_dataset(data, text_column=text_column,
-                                                                  label_column=label_column)
+                                                                  label_column=label_column, **label_options)
     test_set = test if isinstance(test, Dataset) or test is None else read_dataset(
-        test, text_column=text_column, label_column=label_column)
+        test, text_column=text_column, label_column=label_column, **label_options)
     if len(dataset) == 0 or dataset.labels is None:
         raise DataError(f"{dataset.source} has no labelled rows; expected texts with labels. Pass --label-column.")
     stats: dict[str, Any] = {"rows": len(dataset)}
     findings: list[Finding] = []
-    for name, check in (("classes", check_balance), ("duplicates", check_duplicates),
+    # the other checks read a multi-label row's labels as one string, "a;b"
+    flat = Dataset(dataset.texts, [";".join(row) for row in dataset.labels], dataset.source) \
+        if dataset.multi_label else dataset
+    balance = check_label_sets if dataset.multi_label else check_balance
+    for name, check in (("classes", balance), ("duplicates", check_duplicates),
                         ("non_answers", check_non_answers), ("order", check_order)):
-        part, found = check(dataset)
+        part, found = check(dataset if check is balance else flat)
         stats[name] = part
         findings += found
     tokenizer = build_tokenizer(dataset.texts)
@@ -289,7 +322,9 @@ def diagnose_data(
     findings += found
     if test_set is not None:
         stats["test"] = {"rows": len(test_set), "source": test_set.source}
-        stats["cross_split"], found = check_cross_split(dataset, test_set)
+        flat_test = Dataset(test_set.texts, [";".join(row) if isinstance(row, tuple) else row
+                                             for row in test_set.labels], test_set.source)
+        stats["cross_split"], found = check_cross_split(flat, flat_test)
         findings += found
     if baseline:
         stats["baseline"], found = check_baseline(dataset, folds=folds, seed=seed)
@@ -298,6 +333,8 @@ def diagnose_data(
 
 
 def check_baseline(data: Dataset, *, folds: int = 5, seed: int = 0) -> tuple[dict, list[Finding]]:
+    if data.multi_label:  # macro-F1 of one-vs-rest at probability 0.5: what a simple model reaches
+        return multilabel_cross_validated_baseline(data.texts, data.labels, folds=folds, seed=seed), []
     """Cross-validated TF-IDF + logistic regression; a finding when it does not beat the majority."""
     result = cross_validated_baseline(data.texts, data.labels, folds=folds, seed=seed)
     majority = Counter(data.labels).most_common(1)[0][1] / len(data)

@@ -61,6 +61,8 @@ class RunFacts:
     step_losses: Sequence[float] = field(default_factory=list)
     architecture: str = ""  # the model's name, for advice that fits the run
     vectors: str | None = None  # the run's pretrained vectors, if any
+    multi_label: bool = False  # then the counts are texts carrying each label
+    val_texts: int | None = None  # validation texts (multi-label: not the sum of the counts)
 
     @property
     def num_labels(self) -> int:
@@ -68,7 +70,7 @@ class RunFacts:
 
     @property
     def n_val(self) -> int:
-        return int(sum(self.val_counts))
+        return int(self.val_texts) if self.val_texts is not None else int(sum(self.val_counts))
 
     def prior_entropy(self) -> float:
         """The loss of a model that predicts the training class frequencies: where a stuck loss sits."""
@@ -316,9 +318,54 @@ def check_leakage(history: list[dict], facts: RunFacts) -> list[Finding]:
     return findings
 
 
+def check_no_label(history: list[dict], facts: RunFacts) -> list[Finding]:
+    """Multi-label: labels the model never predicts on validation (at probability 0.5), though present."""
+    best = _best(history)
+    predicted = best.get("val_predicted_counts") or []
+    if not facts.multi_label or not predicted:
+        return []
+    never = [label for label, p, n in zip(facts.labels, predicted, facts.val_counts, strict=True) if p == 0 and n > 0]
+    if not never:
+        return []
+    severity = "error" if sum(predicted) == 0 else "warning" if len(never) >= max(2, facts.num_labels // 4) else "info"
+    title = "The model predicts no label" if sum(predicted) == 0 else "The model never predicts some labels"
+    return [Finding(
+        "predicts_no_label", severity, title,
+        f"at the kept epoch {best['epoch']}, {len(never)} of {facts.num_labels} labels are given to no validation "
+        f"text at probability 0.5, though present: {never[:10]}.",
+        "Rare labels need weight: train with --class-weights balanced (positive weights per label), train longer, "
+        "and rely on the tuned thresholds (--set train.thresholds=per-label).", where=f"epoch {best['epoch']}")]
+
+
+def check_every_label(history: list[dict], facts: RunFacts) -> list[Finding]:
+    """Multi-label: labels the model gives to (nearly) every validation text while few carry them."""
+    best = _best(history)
+    predicted = best.get("val_predicted_counts") or []
+    if not facts.multi_label or not predicted or not facts.n_val:
+        return []
+    always = [label for label, p, n in zip(facts.labels, predicted, facts.val_counts, strict=True)
+              if p >= 0.95 * facts.n_val and n < 0.5 * facts.n_val]
+    if not always:
+        return []
+    every = len(always) == facts.num_labels
+    return [Finding(
+        "predicts_every_label", "error" if every or len(always) > 1 else "warning",
+        "The model predicts every label" if every else "The model gives some labels to every text",
+        f"at the kept epoch {best['epoch']}, labels {always[:10]} are each predicted for at least 95% of the "
+        f"{facts.n_val:,} validation texts, though fewer than half of them carry it.",
+        "Positive weights that are too high push every label on: drop --class-weights balanced or lower --lr; "
+        "check that the label columns are 0/1 per text.", where=f"epoch {best['epoch']}")]
+
+
+# Monitors that read single-label quantities (class shares, ln C, the majority class), skipped for multi-label runs.
+SINGLE_LABEL_ONLY = ("check_validation_split", "check_collapse", "check_stuck_loss", "check_loss_exploded",
+                     "check_majority")
+
+
 MONITORS: tuple[Callable[[list[dict], RunFacts], list[Finding]], ...] = (
     check_validation_split, check_collapse, check_stuck_loss, check_gradients, check_loss_exploded,
-    check_overfitting, check_gap, check_majority, check_linear_baseline, check_leakage,
+    check_overfitting, check_gap, check_majority, check_linear_baseline, check_leakage, check_no_label,
+    check_every_label,
 )
 
 
@@ -326,6 +373,8 @@ def diagnose_training(history: list[dict], facts: RunFacts) -> list[Finding]:
     """Every monitor over a finished run's history (training.json "history"), errors first."""
     findings: list[Finding] = []
     for monitor in MONITORS:
+        if facts.multi_label and monitor.__name__ in SINGLE_LABEL_ONLY:
+            continue
         findings += monitor(history, facts)
     codes = {f.code for f in findings}
     if "single_class_validation" in codes:

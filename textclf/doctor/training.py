@@ -41,10 +41,16 @@ def run_facts(prepared: Any, train_config: Any, recorder: StepRecorder, baseline
     """RunFacts from a PreparedData (textclf.training.run), the train settings and the step record."""
     num_labels = len(prepared.labels)
     summary = prepared.summary.to_json()  # a textclf.records.DataSummary
+    multi_label = prepared.train.labels.ndim == 2
+
+    def counts(y: np.ndarray) -> list[int]:  # examples per label (multi-label: texts carrying it)
+        return y.sum(axis=0).astype(np.int64).tolist() if multi_label else np.bincount(y, minlength=num_labels).tolist()
+
     return RunFacts(
         labels=list(prepared.labels),
-        train_counts=np.bincount(prepared.train.labels, minlength=num_labels).tolist(),
-        val_counts=np.bincount(prepared.val.labels, minlength=num_labels).tolist(),
+        train_counts=counts(prepared.train.labels),
+        val_counts=counts(prepared.val.labels),
+        multi_label=multi_label, val_texts=len(prepared.val.labels),
         clip_norm=train_config.clip_norm, lr=train_config.lr, linear_baseline=baseline,
         test_in_train=summary.get("test_in_train", 0), n_test=summary.get("n_test", 0),
         val_in_train=summary.get("val_in_train", 0),

@@ -37,7 +37,8 @@ def _runs_by_model(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mappi
 
 def _run_predictions(record: Mapping[str, Any], predictions: Mapping[str, Mapping[str, Any]]) -> RunPredictions:
     p = predictions[record["folder"]]
-    y_true, y_pred = np.asarray(p["y_true"], dtype=np.int64), np.asarray(p["y_pred"], dtype=np.int64)
+    kind = bool if p.get("multi_label") else np.int64  # multi-label: (N, C) 0/1 label sets
+    y_true, y_pred = np.asarray(p["y_true"], dtype=kind), np.asarray(p["y_pred"], dtype=kind)
     return RunPredictions(record["test"], y_true, y_pred)
 
 
@@ -51,6 +52,8 @@ def model_row(name: str, runs: Sequence[Mapping[str, Any]], predictions: Mapping
     """One model's leaderboard row from its run records and their test predictions."""
     paired = [_run_predictions(r, predictions) for r in runs]
     row: dict[str, Any] = {"model": name, "runs": len(runs)}
+    if records_multi_label(runs):
+        row["multi_label"] = True
     for metric in ("accuracy", "macro_f1"):
         row[f"{metric}_mean"], row[f"{metric}_sd"] = mean_sd([r[metric] for r in runs])
         row[f"{metric}_ci"] = list(bootstrap_interval(paired, metric, num_labels=len(labels), rounds=rounds,
@@ -98,10 +101,26 @@ def compare_with_best(runs: Sequence[Mapping[str, Any]], best_runs: Sequence[Map
     for record, run in zip(runs, mine, strict=True):
         other = by_key.get(_pair_key(record))
         if other is not None:
-            test = mcnemar(run.y_true == run.y_pred, other.y_true == other.y_pred)
+            test = mcnemar(_correct(run), _correct(other))
             result["mcnemar"].append({"run": _pair_key(record), **test})
-    result["real"] = result["accuracy"]["p_value"] < ALPHA
+    result["real"] = result[rank_metric(records_multi_label(runs))]["p_value"] < ALPHA
     return result
+
+
+def records_multi_label(records: Sequence[Mapping[str, Any]]) -> bool:
+    return any(record.get("multi_label") for record in records)
+
+
+def rank_metric(multi_label: bool) -> str:
+    """What ranks models and decides "real": accuracy, or macro-F1 for multi-label models (exact match
+    is too strict a measure of label sets)."""
+    return "macro_f1" if multi_label else "accuracy"
+
+
+def _correct(run: RunPredictions) -> np.ndarray:
+    """(N,) whether each test text is right (multi-label: its whole label set)."""
+    same = run.y_true == run.y_pred
+    return same.all(axis=1) if same.ndim == 2 else same
 
 
 def build_leaderboard(records: Sequence[Mapping[str, Any]], predictions: Mapping[str, Mapping[str, Any]],
@@ -109,7 +128,10 @@ def build_leaderboard(records: Sequence[Mapping[str, Any]], predictions: Mapping
     """{"rows": rows sorted by mean accuracy (best first), "best": name}; each non-best row has "vs_best"."""
     groups = _runs_by_model(records)
     rows = [model_row(name, runs, predictions, labels, rounds=rounds, seed=seed) for name, runs in groups.items()]
-    rows.sort(key=lambda row: (-row["accuracy_mean"], -row["macro_f1_mean"]))
+    if records_multi_label(records):
+        rows.sort(key=lambda row: (-row["macro_f1_mean"], -row["accuracy_mean"]))
+    else:
+        rows.sort(key=lambda row: (-row["accuracy_mean"], -row["macro_f1_mean"]))
     best = rows[0]["model"]
     for row in rows[1:]:
         row["vs_best"] = compare_with_best(groups[row["model"]], groups[best], predictions, len(labels),
@@ -184,7 +206,7 @@ def human_bytes(value: float) -> str:
 def _vs_best(row: Mapping[str, Any]) -> str:
     if "vs_best" not in row:
         return "best"
-    test = row["vs_best"]["accuracy"]
+    test = row["vs_best"]["macro_f1" if row.get("multi_label") else "accuracy"]
     verdict = "real" if row["vs_best"]["real"] else "n.s."
     p = "p<0.001" if test["p_value"] < 0.001 else f"p={test['p_value']:.3f}"
     return f"{test['difference']:+.3f} ({p}, {verdict})"

@@ -63,7 +63,9 @@ def tokenize(text: str) -> list[str]:
 
 def _split_summary(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     lengths = np.array([len(tokenize(t)) for t in texts])
-    return {"n": len(texts), "class_counts": dict(sorted(Counter(labels).items())),
+    # multi-label rows (tuples) count once for each of their labels
+    counts = Counter(label for row in labels for label in (row if isinstance(row, tuple) else (row,)))
+    return {"n": len(texts), "class_counts": dict(sorted(counts.items())),
             "length_mean": float(lengths.mean()) if len(lengths) else 0.0,
             "length_median": float(np.median(lengths)) if len(lengths) else 0.0,
             "length_p95": float(np.percentile(lengths, 95)) if len(lengths) else 0.0,
@@ -211,15 +213,22 @@ def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labe
     (texts -> explanations of the predicted label) gives each shown row its top words."""
     y_true, y_pred = np.asarray(prediction["y_true"]), np.asarray(prediction["y_pred"])
     confidence = np.asarray(prediction["confidence"])
-    wrong = np.flatnonzero(y_true != y_pred)
+    different = y_true != y_pred
+    wrong = np.flatnonzero(different.any(axis=1) if different.ndim == 2 else different)  # multi-label: the set
+
+    def named(row: Any) -> str:
+        return "; ".join(labels[j] for j in np.flatnonzero(row)) if np.ndim(row) else labels[row]
+
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:MAX_EXAMPLES]
-    limit = near_chance(len(labels))
-    explanations = list(explain([texts[i] for i in order])) if explain is not None and len(order) else []
+    multi = y_true.ndim == 2  # label sets: no single label to be near chance on, or to explain
+    limit = 0.0 if multi else near_chance(len(labels))
+    explanations = list(explain([texts[i] for i in order])) if explain is not None and len(order) and not multi \
+        else []
     rows, method = [], ""
     for n, i in enumerate(order):
         mark = ' <span class="chance">near chance</span>' if confidence[i] < limit else ""
-        row = (f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(labels[y_true[i]])}</td>'
-               f"<td>{escape(labels[y_pred[i]])}</td><td>{confidence[i]:.3f}{mark}</td>")
+        row = (f'<tr><td class="text">{escape(_clip(texts[i]))}</td><td>{escape(named(y_true[i]))}</td>'
+               f"<td>{escape(named(y_pred[i]))}</td><td>{confidence[i]:.3f}{mark}</td>")
         if explanations:
             method = f"{explanations[n].method}, in {explanations[n].unit}"
             row += f'<td class="text">{escape(top_words(explanations[n]))}</td>'
@@ -227,9 +236,10 @@ def misclassified_html(prediction: Mapping[str, Any], texts: Sequence[str], labe
     if not len(wrong):
         return f"<p>No test text misclassified ({escape(prediction['run'])}).</p>"
     near = int(np.sum(confidence[order] < limit))
+    chance = "" if multi else (f", {near} of them near chance (top probability under {limit:.3f}: 1.5× chance for "
+                               f"{len(labels)} labels, at most a quarter of the way to certainty)")
     head = (f"<p>{len(wrong):,} of {len(y_true):,} test texts misclassified ({escape(prediction['run'])}); "
-            f"the {len(order)} most confident mistakes, {near} of them near chance (top probability under "
-            f"{limit:.3f}: 1.5× chance for {len(labels)} labels, at most a quarter of the way to certainty):</p>")
+            f"the {len(order)} most confident mistakes{chance}:</p>")
     words = f'<th class="text">top words for the predicted label ({escape(method)})</th>' if explanations else ""
     return (head + "<table class=\"mistakes\"><thead><tr><th>text</th><th>true</th><th>predicted</th>"
             f"<th>confidence</th>{words}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
@@ -254,10 +264,16 @@ def model_html(row: Mapping[str, Any], records: Sequence[Mapping[str, Any]], his
                   for k, v in histories.items() if v]
         note = f"No training curves (fitted in one pass or one epoch). {'; '.join(scores)}"
         parts.append(f'<p class="note">{escape(note)}</p>')
-    matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in records], axis=0)
-    parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
-                      f"{name} confusion matrix"))
-    parts.append("</div>")
+    if records[0].get("multi_label"):  # a per-label confusion view: summed counts of each label
+        counts = {label: [sum(r["label_confusion"][label][k] for r in records) for k in ("tp", "fp", "fn", "tn")]
+                  for label in labels}
+        parts.append("</div>" + _table(["label", "true positives", "false positives", "false negatives",
+                                        "true negatives"], [[label, *map(str, c)] for label, c in counts.items()]))
+    else:
+        matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in records], axis=0)
+        parts.append(_img(plots.confusion_png(matrix, labels, f"{name}: confusion over {len(records)} run(s)"),
+                          f"{name} confusion matrix"))
+        parts.append("</div>")
     parts.append(misclassified_html(first_prediction, texts, labels, explain))
     return "".join(parts)
 

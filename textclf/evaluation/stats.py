@@ -22,7 +22,8 @@ Metric = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 @dataclass(frozen=True)
 class RunPredictions:
-    """One run's test predictions: `y_true` and `y_pred` are (N,) label ids; `test_key` names the test set."""
+    """One run's test predictions: `y_true` and `y_pred` are (N,) label ids, or (N, C) bool label sets of a
+    multi-label model; `test_key` names the test set."""
 
     test_key: str
     y_true: np.ndarray
@@ -30,13 +31,29 @@ class RunPredictions:
 
 
 def accuracy_rows(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int) -> np.ndarray:
-    """Accuracy of each row of (R, N) label-id matrices -> (R,)."""
+    """Accuracy of each row of (R, N) label-id matrices -> (R,); multi-label (bool (R, N, C) or (N, C)
+    label sets): exact match."""
+    if y_true.dtype == bool:
+        return (_sets(y_true) == _sets(y_pred)).all(axis=2).mean(axis=1)
     return (np.atleast_2d(y_true) == np.atleast_2d(y_pred)).mean(axis=1)
+
+
+def _sets(y: np.ndarray) -> np.ndarray:
+    """Multi-label rows as (R, N, C) bool: one (N, C) run gets R = 1."""
+    return y[None] if y.ndim == 2 else y
 
 
 def macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int) -> np.ndarray:
     """Macro-F1 of each row of (R, N) label-id matrices -> (R,), over the classes present in that row's
-    y_true (as textclf.evaluation.metrics does); F1 of a class with no true and no predicted example is 0."""
+    y_true (as textclf.evaluation.metrics does); F1 of a class with no true and no predicted example is 0.
+    Multi-label (bool (R, N, C) or (N, C) label sets): the mean F1 of the labels present."""
+    if y_true.dtype == bool:
+        t, p = _sets(y_true), _sets(y_pred)
+        tp, support, predicted = (t & p).sum(axis=1), t.sum(axis=1), p.sum(axis=1)  # (R, C)
+        denominator = support + predicted
+        f1 = np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
+        present = support > 0
+        return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     y_true, y_pred = np.atleast_2d(y_true), np.atleast_2d(y_pred)
     rows = np.arange(y_true.shape[0])[:, None] * num_labels
     size = y_true.shape[0] * num_labels
@@ -99,7 +116,11 @@ def bootstrap_means(
     total = None
     for run in runs:
         index = indices[run.test_key]
-        values = score(run.y_true[index], run.y_pred[index], num_labels)
+        if run.y_true.ndim == 2:  # multi-label (N, C): resampled in chunks, as (R, N, C) may not fit in memory
+            values = np.concatenate([score(run.y_true[part], run.y_pred[part], num_labels)
+                                     for part in np.array_split(index, max(1, len(index) // 100))])
+        else:
+            values = score(run.y_true[index], run.y_pred[index], num_labels)
         total = values if total is None else total + values
     return total / len(runs)
 

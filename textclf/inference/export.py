@@ -27,6 +27,7 @@ from textclf.folder import atomic_write
 from textclf.inference.loading import load_model
 from textclf.inference.onnx import ONNX_FILE
 from textclf.inference.predictor import softmax
+from textclf.multilabel import sigmoid
 
 OPSET = 17
 TOLERANCE = 1e-4  # max absolute difference of probabilities allowed between onnxruntime and PyTorch
@@ -114,8 +115,9 @@ def onnx_bytes(network: nn.Module, vocab_size: int) -> bytes:
     return buffer.getvalue()
 
 
-def parity(network: nn.Module, data: bytes, vocab_size: int, *, seed: int = 1) -> float:
-    """Max absolute difference of probabilities between onnxruntime and PyTorch on a ragged batch."""
+def parity(network: nn.Module, data: bytes, vocab_size: int, *, seed: int = 1, multi_label: bool = False) -> float:
+    """Max absolute difference of probabilities (multi-label: each label's sigmoid) between onnxruntime
+    and PyTorch on a ragged batch."""
     import onnxruntime  # an optional extra; export_onnx checked it is there
 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
@@ -123,8 +125,10 @@ def parity(network: nn.Module, data: bytes, vocab_size: int, *, seed: int = 1) -
     graph = _Graph(network).eval()
     device = next(network.parameters()).device
     with torch.inference_mode():
-        expected = torch.softmax(graph(ids.to(device), lengths.to(device)).float(), dim=1).cpu().numpy()
-    got = softmax(session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0])
+        logits = graph(ids.to(device), lengths.to(device)).float()
+        expected = (torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=1)).cpu().numpy()
+    got = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+    got = sigmoid(got) if multi_label else softmax(got)
     return float(np.abs(got - expected).max())
 
 
@@ -158,7 +162,7 @@ def export_onnx(model: Any, out: str | Path | None = None) -> Path:
     target = Path(out) if out is not None else folder / ONNX_FILE
     vocab_size = int(loaded.config["vocab_size"])
     data = onnx_bytes(network, vocab_size)
-    difference = parity(network, data, vocab_size)
+    difference = parity(network, data, vocab_size, multi_label=loaded.multi_label)
     if not difference < TOLERANCE:
         raise TextClfError(
             f"ONNX export of {loaded.architecture} differs from PyTorch by {difference:.2e} in probability "

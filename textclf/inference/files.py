@@ -28,6 +28,7 @@ from textclf.explain import Explanation
 from textclf.folder import atomic_open
 from textclf.inference.predictor import Predictor
 from textclf.inference.schema import DECIMALS, prediction_records, table_header, table_rows
+from textclf.multilabel import Thresholds
 
 INPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
 OUTPUT_FORMATS = ("csv", "jsonl")
@@ -244,22 +245,24 @@ class _Writer:
     top_k unless `top_k` says fewer."""
 
     def __init__(self, handle: IO[str], fmt: str, labels: list[str], with_id: bool, *, top_k: int | None = None,
-                 decimals: int | None = DECIMALS, explain: bool = False) -> None:
+                 decimals: int | None = DECIMALS, explain: bool = False, thresholds: Thresholds | None = None) -> None:
         self.handle, self.fmt, self.labels, self.with_id = handle, fmt, labels, with_id
-        self.top_k, self.decimals = top_k or len(labels), decimals
+        self.top_k, self.decimals, self.thresholds = top_k or len(labels), decimals, thresholds
         if fmt == "csv":
             self.csv = csv.writer(handle, lineterminator="\n")
-            self.csv.writerow(["line", *(["id"] if with_id else []), *table_header(labels),
+            self.csv.writerow(["line", *(["id"] if with_id else []),
+                               *table_header(labels, multi_label=thresholds is not None),
                                *(["top_words"] if explain else [])])
 
     def write(self, rows: list[Row], probabilities: Any, explanations: list[Explanation] | None = None) -> None:
         if self.fmt == "csv":
-            tables = table_rows(self.labels, probabilities, decimals=self.decimals)
+            tables = table_rows(self.labels, probabilities, decimals=self.decimals, thresholds=self.thresholds)
             for i, (row, values) in enumerate(zip(rows, tables, strict=True)):
                 words = [explanations[i].summary()] if explanations is not None else []
                 self.csv.writerow([row.line, *([row.id] if self.with_id else []), *values, *words])
             return
-        records = prediction_records(self.labels, probabilities, top_k=self.top_k, decimals=self.decimals)
+        records = prediction_records(self.labels, probabilities, top_k=self.top_k, decimals=self.decimals,
+                                     thresholds=self.thresholds)
         for i, (row, record) in enumerate(zip(rows, records, strict=True)):
             line = {"line": row.line, **({"id": row.id} if self.with_id else {}), **record}
             if explanations is not None:
@@ -330,7 +333,9 @@ def predict_file(model: Predictor, source: str | Path, output: str | Path, *, fm
                 (gzip.GzipFile(fileobj=raw, mode="wb") if packed else nullcontext(raw)) as binary:
             handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
             writer = _Writer(handle, fmt, list(model.labels), with_id=id_column is not None, top_k=top_k,
-                             decimals=decimals, explain=explain)
+                             decimals=decimals, explain=explain,
+                             thresholds=getattr(model, "thresholds", None) if getattr(model, "multi_label", False)
+                             else None)
             rows = read_rows(opened, text_column=text_column, id_column=id_column)
             on_chunk = (lambda n: progress(opened.position, opened.size, n)) if progress else None
             try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from textclf.errors import ConfigError
 from textclf.folder import read_folder
 from textclf.inference.predictor import Predictor
+from textclf.multilabel import THRESHOLDS_FILE, Thresholds
 from textclf.registry import family_of, resolve
 
 RUNTIMES = ("torch", "onnx")
@@ -17,7 +18,11 @@ def load_model(path: str | Path, *, device: str = "cpu") -> Predictor:
     """Load a model folder written by textclf. Strict: every file checked, never unpickled, no code run."""
     contents = read_folder(path)
     load = resolve(family_of(contents.kind).load)  # imports torch or scikit-learn only for the kinds that need it
-    return load(contents, device=device)
+    model = load(contents, device=device)
+    if contents.thresholds is not None:
+        model.thresholds = Thresholds.from_json(contents.thresholds, contents.labels,
+                                                contents.path / THRESHOLDS_FILE)
+    return model
 
 
 def load_predictor(path: str | Path, *, runtime: str = "torch", threads: int | None = None) -> Predictor:

@@ -21,6 +21,7 @@ from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_v
 from textclf.inference.predictor import Predictor, check_texts
 from textclf.models import classifier_from_saved
 from textclf.models.base import Classifier
+from textclf.multilabel import THRESHOLDS_FILE
 from textclf.runtime import autocast, resolve_device, thread_limit
 
 
@@ -113,7 +114,7 @@ class Model(Predictor):
             for position, word in enumerate(token_word[: len(per_token)]):
                 if word >= 0:
                     scores[word] += per_token[position]
-            probability = float(torch.softmax(logits, dim=0)[k])
+            probability = float(torch.sigmoid(logits[k]) if self.multi_label else torch.softmax(logits, dim=0)[k])
             out.append(Explanation(text, self.labels[k], probability, "integrated-gradients", "logit",
                                    words_of(text, spans, scores), float(baseline[k])))
         return out
@@ -131,6 +132,8 @@ class Model(Predictor):
             write_json(tmp / "training.json", self.training)
             for name, content in self.files.items():
                 write_json(tmp / name, content)
+            if self.thresholds is not None:
+                write_json(tmp / THRESHOLDS_FILE, self.thresholds.to_json(self.labels))
             for name, writer in self.extra_files.items():
                 writer(tmp / name)
 

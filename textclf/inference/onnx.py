@@ -16,8 +16,9 @@ from tokenizers import Tokenizer
 
 from textclf.data.tokenize import PAD_ID, encode, truncate
 from textclf.errors import ConfigError, ModelFormatError
-from textclf.folder import check_files, read_config, read_json, read_labels, read_tokenizer
+from textclf.folder import check_files, read_config, read_json, read_labels, read_thresholds, read_tokenizer
 from textclf.inference.predictor import Predictor, check_texts
+from textclf.multilabel import THRESHOLDS_FILE, Thresholds
 
 ONNX_FILE = "model.onnx"
 
@@ -107,4 +108,8 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None) -> OnnxMode
         raise ModelFormatError(f"{source} outputs {width} classes; expected {len(labels)} as labels.json says. "
                                "The folder mixes two models: export it again.")
     training = read_json(path / "training.json") if (path / "training.json").is_file() else {}
-    return OnnxModel(session, tokenizer, labels, config, training)
+    model = OnnxModel(session, tokenizer, labels, config, training)
+    thresholds = read_thresholds(path, config)
+    if thresholds is not None:
+        model.thresholds = Thresholds.from_json(thresholds, labels, path / THRESHOLDS_FILE)
+    return model

@@ -18,6 +18,7 @@ from textclf.data.text import clean_text
 from textclf.errors import ConfigError, DataError
 from textclf.explain import Explanation, check_method, method_available, occlusion
 from textclf.inference.schema import prediction_records
+from textclf.multilabel import Thresholds, check_known, label_sets, sigmoid
 
 
 def check_texts(texts: Any, where: str = "predict") -> list[str]:
@@ -55,6 +56,8 @@ class Predictor(Protocol):
     labels: list[str]
     config: dict[str, Any]
     training: dict[str, Any]
+    # A multi-label model's decision (thresholds.json); None for a single-label model.
+    thresholds: Thresholds | None = None
 
     def logits(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Raw scores (N, C) in the input order; column j is `labels[j]`."""
@@ -64,19 +67,40 @@ class Predictor(Protocol):
     def architecture(self) -> str:
         return str(self.config["architecture"])
 
-    def predict_proba(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C); column j is `labels[j]`."""
-        return softmax(self.logits(texts, batch_size=batch_size))
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model gives each text a set of labels (config.json's "multi_label")."""
+        return bool(self.config.get("multi_label", False))
 
-    def predict(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[str]:
-        """The most probable label of each text."""
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N, C); column j is `labels[j]`. Multi-label: each label's own probability
+        (sigmoid), so that a row need not sum to 1."""
+        logits = self.logits(texts, batch_size=batch_size)
+        return sigmoid(logits) if self.multi_label else softmax(logits)
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """Multi-label: which labels each text gets (N, C) bool, by the model's thresholds."""
+        if self.thresholds is None:
+            raise ConfigError(f"a {self.architecture} model without thresholds is single-label; expected a "
+                              "multi-label model (trained with --multi-label).")
+        return self.thresholds.decide(probabilities)
+
+    def predict(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[str] | list[list[str]]:
+        """The most probable label of each text; multi-label: each text's labels (by score, best first)."""
+        if self.multi_label:
+            probabilities = self.predict_proba(texts, batch_size=batch_size)
+            chosen = self.decide(probabilities)
+            return [[self.labels[j] for j in np.argsort(-row, kind="stable") if keep[j]]
+                    for row, keep in zip(probabilities, chosen, strict=True)]
         return [self.labels[i] for i in self.logits(texts, batch_size=batch_size).argmax(axis=1)]
 
     def predict_records(self, texts: Sequence[str], *, top_k: int = 1,
                         batch_size: int | None = None) -> list[dict[str, Any]]:
         """One record per text: {"label", "score"} and, for top_k > 1, "top_k": the k most probable
-        labels with their scores (textclf.inference.schema)."""
-        return prediction_records(self.labels, self.predict_proba(texts, batch_size=batch_size), top_k=top_k)
+        labels with their scores; multi-label: {"labels": [{"label", "score"}, ...]}
+        (textclf.inference.schema)."""
+        return prediction_records(self.labels, self.predict_proba(texts, batch_size=batch_size), top_k=top_k,
+                                  thresholds=self.thresholds if self.multi_label else None)
 
     # The method this kind of model explains itself with ("exact", "integrated-gradients"), if any;
     # `attribute` implements it. Every model can be explained by occlusion.
@@ -102,9 +126,17 @@ class Predictor(Protocol):
                               f"{own or 'occlusion'}, or occlusion; expected one of those, or auto.")
         return self.attribute(texts, label)
 
-    def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> dict:
-        """accuracy, macro_f1, per_class, confusion_matrix, labels on labelled texts."""
-        from textclf.evaluation.metrics import classification_metrics  # scikit-learn: only when evaluating
+    def evaluate(self, texts: Sequence[str], labels: Sequence[Any]) -> dict:
+        """accuracy, macro_f1, per_class, confusion_matrix, labels on labelled texts; multi-label (labels:
+        a tuple of labels per text): textclf.evaluation.metrics.multilabel_metrics."""
+        from textclf.evaluation.metrics import classification_metrics, multilabel_metrics  # scikit-learn
+
+        if self.multi_label:
+            rows = label_sets(labels)
+            check_known(rows, self.labels, "evaluation data")
+            probabilities = self.predict_proba(texts)
+            return multilabel_metrics(rows, self.decide(probabilities), labels=self.labels,
+                                      thresholds=self.thresholds)
 
         index = {label: i for i, label in enumerate(self.labels)}
         unknown = sorted(set(labels) - set(index))

@@ -35,6 +35,7 @@ from textclf.explain import Explanation, label_index, word_spans, words_of
 from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_versions, write_json
 from textclf.inference.predictor import Predictor, check_texts
 from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer, tokens_of
+from textclf.multilabel import THRESHOLDS_FILE
 from textclf.registry import spec_of
 from textclf.search import Choice, FloatRange, Param
 
@@ -135,7 +136,7 @@ class LinearSpec:
             return {"class_prior": (labels,)}
         low = config["model"]["ngram_range"][0]
         shapes = {f"ngrams.{order}": (count, order) for order, count in enumerate(config["ngram_counts"], start=low)}
-        k, f = (1 if labels == 2 else labels), config["num_features"]
+        k, f = (1 if labels == 2 and not config.get("multi_label") else labels), config["num_features"]
         shapes.update({"coef": (k, f), "intercept": (k,)})
         shapes.update({"idf": (f,)} if self.features == "tfidf" else {"ratios": (k, f)})
         if self.calibrated:
@@ -208,9 +209,12 @@ class LinearModel(Predictor):
     def logits_of_counts(self, counts: sp.csr_matrix | None, num_texts: int) -> np.ndarray:
         """Logits (N, C) from term counts (N, F) as features.counts gives them (None for majority)."""
         if self.spec.features == "none":
-            return np.tile(np.log(self.arrays["class_prior"].astype(np.float64)), (num_texts, 1))
+            prior = self.arrays["class_prior"].astype(np.float64)
+            # multi-label: each label's log-odds, whose sigmoid is its training frequency
+            scores = np.log(prior) - np.log1p(-prior) if self.multi_label else np.log(prior)
+            return np.tile(scores, (num_texts, 1))
         scores = np.asarray(self.transform(counts) @ self._weights.T) + self.arrays["intercept"]  # (N, K)
-        logits = scores_to_logits(scores, len(self.labels))
+        logits = scores if self.multi_label else scores_to_logits(scores, len(self.labels))
         if self.spec.calibrated:
             logits = logits / float(self.arrays["temperature"][0])
         return logits
@@ -232,7 +236,7 @@ class LinearModel(Predictor):
     def label_weights(self, k: int) -> tuple[np.ndarray, float]:
         """The weights (F,) and bias of label k's logit, over the model's feature matrix."""
         temperature = float(self.arrays["temperature"][0]) if self.spec.calibrated else 1.0
-        if len(self.labels) == 2 and self._weights.shape[0] == 1:  # one score s: logits (-s/2, s/2)
+        if len(self.labels) == 2 and self._weights.shape[0] == 1 and not self.multi_label:  # logits (-s/2, s/2)
             sign = 0.5 if k == 1 else -0.5
             return sign * self._weights[0] / temperature, sign * float(self.arrays["intercept"][0]) / temperature
         return self._weights[k] / temperature, float(self.arrays["intercept"][k]) / temperature
@@ -246,7 +250,7 @@ class LinearModel(Predictor):
         for text in texts:
             logits = self.logits([text])[0]
             k = label_index(self.labels, label, logits)
-            probability = float(np.exp(logits[k] - logits.max()) / np.exp(logits - logits.max()).sum())
+            probability = float(self.predict_proba([text])[0, k])
             spans, token_word = word_spans(self.tokenizer, text)
             scores = np.zeros(len(spans))
             if self.spec.features == "none":
@@ -279,6 +283,8 @@ class LinearModel(Predictor):
             self.tokenizer.save(str(tmp / "tokenizer.json"))
             safetensors.numpy.save_file(self.arrays, str(tmp / "model.safetensors"), metadata={"format": "np"})
             write_json(tmp / "training.json", self.training)
+            if self.thresholds is not None:
+                write_json(tmp / THRESHOLDS_FILE, self.thresholds.to_json(self.labels))
             for name, writer in self.extra_files.items():
                 writer(tmp / name)
 

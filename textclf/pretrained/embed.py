@@ -34,7 +34,8 @@ from textclf.errors import ConfigError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.folder import atomic_open
 from textclf.inference.model import Model
-from textclf.linear.fit import log_loss
+from textclf.linear.fit import binary_log_loss, log_loss
+from textclf.multilabel import macro_f1, multi_label_record
 from textclf.pretrained.encoders import EncoderSource, encoder_config, load_encoder, read_source_tokenizer
 from textclf.pretrained.model import HFClassifier
 from textclf.pretrained.run import pad_id_of, run_config_record, saved_config
@@ -43,8 +44,9 @@ from textclf.records import EpochRecord
 from textclf.registry import ModelKind, spec_of
 from textclf.runtime import resolve_device, thread_limit
 from textclf.training.data import PreparedData, label_ids, prepare_data, read_inputs
+from textclf.training.linear import multi_label_epoch
 from textclf.training.loop import FitResult
-from textclf.training.run import Callbacks, record_run
+from textclf.training.run import Callbacks, record_run, tune_decision
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)  # searched on validation macro-F1 when model.C is not set
 CACHE_FORMAT = "textclf.embeddings/1"
@@ -130,17 +132,39 @@ def fit_regression(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, 
     the lower validation log-loss, so that probabilities stay sharp) unless set."""
     search: dict[str, float] = {}
     best: tuple[tuple[float, float], np.ndarray, np.ndarray, float] | None = None
+    multi_label = y_train.ndim == 2  # then one binary regression per label, scored at probability 0.5
     for value in (C,) if C is not None else C_GRID:
-        model = LogisticRegression(C=value, max_iter=max_iter, class_weight=class_weight, random_state=seed)
-        model.fit(x_train.astype(np.float64), y_train)
-        weight, bias = head_of(model, num_labels)
+        if multi_label:
+            weight, bias = one_regression_per_label(x_train, y_train, C=value, max_iter=max_iter,
+                                                    class_weight=class_weight, seed=seed)
+        else:
+            model = LogisticRegression(C=value, max_iter=max_iter, class_weight=class_weight, random_state=seed)
+            model.fit(x_train.astype(np.float64), y_train)
+            weight, bias = head_of(model, num_labels)
         logits = x_val @ weight.T + bias
-        f1 = classification_metrics(y_val, logits.argmax(axis=1), num_labels=num_labels)["macro_f1"]
-        score = (f1, -log_loss(logits, y_val)) if len(y_val) else (0.0, 0.0)
+        if multi_label:
+            f1 = macro_f1(y_val, logits > 0)
+            score = (f1, -binary_log_loss(logits, y_val)) if len(y_val) else (0.0, 0.0)
+        else:
+            f1 = classification_metrics(y_val, logits.argmax(axis=1), num_labels=num_labels)["macro_f1"]
+            score = (f1, -log_loss(logits, y_val)) if len(y_val) else (0.0, 0.0)
         search[f"{value:g}"] = f1
         if best is None or score > best[0]:
             best = (score, weight, bias, value)
     return Regression(best[1].astype(np.float32), best[2].astype(np.float32), float(best[3]), search)
+
+
+def one_regression_per_label(x: np.ndarray, y: np.ndarray, *, C: float, max_iter: int, class_weight: str | None,
+                             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label: a binary logistic regression per label (column of the (N, C) 0/1 `y`); weights (C, H)
+    and biases (C,) of the label logits."""
+    weights, biases = [], []
+    for j in range(y.shape[1]):
+        model = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight, random_state=seed)
+        model.fit(x.astype(np.float64), y[:, j].astype(np.int64))
+        weights.append(model.coef_.ravel())
+        biases.append(float(model.intercept_[0]))
+    return np.vstack(weights), np.asarray(biases)
 
 
 def regression_epoch(network: HFClassifier, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
@@ -148,6 +172,8 @@ def regression_epoch(network: HFClassifier, x_train: np.ndarray, y_train: np.nda
     """The one "epoch" of the fit, as a history entry."""
     weight, bias = network.head.weight.detach().cpu().numpy(), network.head.bias.detach().cpu().numpy()
     train_logits, val_logits = x_train @ weight.T + bias, x_val @ weight.T + bias
+    if y_val.ndim == 2:
+        return multi_label_epoch(val_logits, train_logits, y_train, y_val, seconds)
     num_labels = len(bias)
     predicted = val_logits.argmax(axis=1)
     metrics = classification_metrics(y_val, predicted, num_labels=num_labels)
@@ -212,8 +238,10 @@ def train_embed_lr(data: str | Path | Dataset, *, kind: ModelKind, config: RunCo
         saved["model"]["C"] = regression.C  # the C it was fitted with, chosen or given
         model = Model(network, prepared.tokenizer, labels, saved, device=device,
                       files={ENCODER_CONFIG: encoder_config(network.encoder)})
+        tune_decision(model, prepared, config, device)
         result = FitResult([epoch], 1, epoch, 1, seconds, False)
-        extra = {"encoder": resolved.source.record(), "embedding_cache": cache, "C_search": regression.search}
+        extra = {"encoder": resolved.source.record(), "embedding_cache": cache, "C_search": regression.search,
+                 **multi_label_record(model)}
         record_run(model, kind, prepared, config, result, extra, None, dataset, test_data)
         model.training["config"] = run_config_record(kind, resolved)
     if out is not None:

@@ -23,6 +23,7 @@ from textclf.doctor.training import monitor_run
 from textclf.errors import ConfigError
 from textclf.inference.model import Model
 from textclf.inference.predictor import Predictor
+from textclf.multilabel import multi_label_record
 from textclf.pretrained.encoders import (
     EncoderSource,
     encoder_config,
@@ -37,7 +38,14 @@ from textclf.runtime import check_precision, resolve_device, thread_limit
 from textclf.training.data import prepare_data, read_inputs
 from textclf.training.distributed import Ranks, process_group, rank_threads
 from textclf.training.kernels import resolve_precision
-from textclf.training.run import Callbacks, memory_available, open_checkpoint, record_run, run_fit
+from textclf.training.run import (
+    Callbacks,
+    memory_available,
+    open_checkpoint,
+    record_run,
+    run_fit,
+    tune_decision,
+)
 
 
 def train_pretrained(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
@@ -133,9 +141,11 @@ def finetune_on(data: str | Path | Dataset, *, kind: ModelKind, resolved: Resolv
                       files={ENCODER_CONFIG: encoder_config(network.encoder)})
         if not ranks.is_main:  # rank 0 records, tests and saves the model
             return model
+        tune_decision(model, prepared, config, device)
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name)
-        extra = {"encoder": resolved.source.record(), "precision": precision, **findings}
+        extra = {"encoder": resolved.source.record(), "precision": precision, **findings,
+                 **multi_label_record(model)}
         record_run(model, kind, prepared, config, result, extra, None, dataset, test_data)
         model.training["config"] = run_config_record(kind, resolved)
     if out is not None:

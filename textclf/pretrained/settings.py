@@ -80,7 +80,8 @@ HF = PretrainedSpec(
 
 # embed-lr: the frozen encoder reads whole texts up to 256 tokens (sentence-transformers' max_seq_length
 # for all-MiniLM-L6-v2); batch_size is the encoding batch.
-EMBED_USED_TRAIN = ("seed", "class_weights", "batch_size", "device", "threads", "lstm_kernel")
+EMBED_USED_TRAIN = ("seed", "class_weights", "thresholds", "at_least_one_label", "batch_size", "device", "threads",
+                    "lstm_kernel")
 EMBED_LR = PretrainedSpec(
     EmbedSettings, "textclf.pretrained.embed:train_embed_lr", {"pooling": "mean", "dropout": 0.0, "normalize": True},
     data_defaults={"max_length_cap": 256},

@@ -14,7 +14,7 @@ from textclf.config import AugmentConfig, DataConfig
 from textclf.data.augment import Augmenter, augment, read_synonyms, read_templates, vector_synonyms
 from textclf.data.batching import Encoded
 from textclf.data.inputs import to_dataset
-from textclf.data.readers import Dataset, read_dataset
+from textclf.data.readers import Dataset, as_multi_label, read_dataset
 from textclf.data.splits import Splits, fingerprint, make_splits
 from textclf.data.text import clean_text, count_empty, suspicious_labels
 from textclf.data.tokenize import (
@@ -29,6 +29,7 @@ from textclf.data.tokenize import (
     unknown_id,
 )
 from textclf.errors import ConfigError, DataError
+from textclf.multilabel import indicator
 from textclf.records import DataSummary
 
 
@@ -40,11 +41,38 @@ def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Data
         if source is None:
             return None
         if isinstance(source, Dataset):  # built in Python, not by a reader: clean it as a reader would
-            labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
-            return Dataset([clean_text(text) for text in source.texts], labels, source.source)
-        return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column)
+            if source.labels is not None and source.multi_label:
+                labels = [tuple(sorted({clean_text(x).strip() for x in row} - {""})) for row in source.labels]
+            else:
+                labels = None if source.labels is None else [clean_text(label).strip() for label in source.labels]
+            return Dataset([clean_text(text) for text in source.texts], labels, source.source, source.multi_label)
+        return to_dataset(source, where=where, text_column=config.text_column, label_column=config.label_column,
+                          **options)
 
-    return read(data, "train()"), read(test if test is not None else config.test, "train(test=...)")
+    options = config.label_options()
+    dataset = read(data, "train()")
+    check_separated(dataset, config)
+    if dataset.multi_label:  # the test file of multi-label data is multi-label, even where no row shows it
+        options = {**options, "multi_label": None}
+    test_data = read(test if test is not None else config.test, "train(test=...)")
+    if dataset.multi_label and test_data is not None:
+        test_data = as_multi_label(test_data)
+    elif test_data is not None and test_data.multi_label:
+        raise DataError(f"{test_data.source} has several labels per text, but the training data {dataset.source} has "
+                        "one; expected the same kind of labels. Check --test and the label columns.")
+    return dataset, test_data
+
+
+def check_separated(data: Dataset, config: DataConfig) -> None:
+    """With --multi-label (or --label-sep) on one label column, some row must carry several labels."""
+    asked = config.multi_label or config.label_sep is not None
+    if not asked or config.label_columns or data.labels is None or any(len(row) > 1 for row in data.labels):
+        return
+    sep = repr(config.label_sep) if config.label_sep is not None else "';', '|' or ','"
+    raise DataError(
+        f"--multi-label is set, but {sep} splits no row of the label column of {data.source}: expected several "
+        f"labels joined by a separator in some rows (e.g. 'joy;love'). Pass --label-sep, or drop --multi-label."
+    )
 
 
 def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: int,
@@ -52,8 +80,11 @@ def split_inputs(data: Dataset, test: Dataset | None, config: DataConfig, seed: 
     """The seeded, stratified splits every model kind gets for this seed, and the sorted labels. With
     data.augment, augmented texts are appended to the training split (never validation or test)."""
     splits = make_splits(data, test=test, test_size=config.test_size, val_size=config.val_size, seed=seed)
-    labels = sorted(set(splits.train.labels))
+    labels = splits.train.label_names()
     if config.augment is not None and config.augment.enabled:
+        if data.multi_label:
+            raise ConfigError("data.augment works on single-label data: augmenting texts of several labels would "
+                              "mix their templates and synonyms. Drop --augment for multi-label data.")
         splits = replace(splits, train=augment(splits.train, augmenter(config.augment, splits.train, labels, vectors),
                                                copies=config.augment.copies, seed=seed))
     return splits, labels
@@ -75,8 +106,17 @@ def augmenter(config: AugmentConfig, train: Dataset, labels: list[str], vectors:
 
 
 def label_ids(data: Dataset, labels: Sequence[str]) -> np.ndarray:
+    """Label ids (N,) int64; multi-label data: the (N, C) 0/1 float32 matrix."""
+    if data.multi_label:
+        return indicator(data.labels, labels)
     index = {label: i for i, label in enumerate(labels)}
     return np.fromiter((index[y] for y in data.labels), dtype=np.int64, count=len(data))
+
+
+def class_counts(y: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
+    """Training examples per label, from label ids (N,) or a multi-label (N, C) 0/1 matrix."""
+    counts = y.sum(axis=0).astype(np.int64) if y.ndim == 2 else np.bincount(y, minlength=len(labels))
+    return dict(zip(labels, counts.tolist(), strict=True))
 
 
 def count_in(train_texts: Sequence[str], texts: Sequence[str] | None) -> int:
@@ -95,8 +135,14 @@ def split_facts(splits: Splits) -> dict[str, Any]:
     return {"val_in_train": count_in(original, splits.val.texts),
             "test_in_train": count_in(original, splits.test.texts if splits.test is not None else None),
             "empty_texts": count_empty(original),
-            "missing_value_labels": suspicious_labels(splits.train.labels[: len(splits.train_index)]),
-            "augmented_texts": len(splits.train) - len(splits.train_index)}
+            "missing_value_labels": suspicious_labels(_flat(splits.train)[: len(splits.train_index)]),
+            "augmented_texts": len(splits.train) - len(splits.train_index),
+            **({"multi_label": True} if splits.train.multi_label else {})}
+
+
+def _flat(data: Dataset) -> list[str]:
+    """Each row's label (multi-label: its labels joined by ';'), for checks that read label strings."""
+    return [";".join(row) for row in data.labels] if data.multi_label else list(data.labels)
 
 
 def splits_fingerprint(splits: Splits) -> str:
@@ -108,6 +154,7 @@ def data_record(summary: DataSummary, splits: Splits, splits_print: str, data: D
     """training.json's "data": the summary, the splits' fingerprint, the sources, and (for a test set
     held out of the data) its rows, so that `textclf evaluate MODEL` can score it again."""
     record = {**summary.to_json(), "fingerprint": splits_print, "source": str(data.source),
+              **({"multi_label": True} if data.multi_label else {}),
               "test_source": str(test.source) if test is not None else None}
     if splits.test_index is not None:
         record.update(test_rows=splits.test_index.tolist(), test_fingerprint=fingerprint(splits.test))
@@ -118,9 +165,12 @@ def held_out_test(training: dict[str, Any], where: str) -> Dataset:
     """The test data a model was evaluated on when it was trained, from its training.json: the test
     file, or the rows held out of the training file (checked against their fingerprint)."""
     data, config = training.get("data") or {}, (training.get("config") or {}).get("data") or {}
-    columns = {"text_column": config.get("text_column"), "label_column": config.get("label_column")}
+    columns = {"text_column": config.get("text_column"), "label_column": config.get("label_column"),
+               "multi_label": config.get("multi_label"), "label_sep": config.get("label_sep"),
+               "label_columns": config.get("label_columns")}
     if data.get("test_source"):
-        return read_dataset(data["test_source"], **columns)
+        test = read_dataset(data["test_source"], **{**columns, "multi_label": None})
+        return as_multi_label(test) if data.get("multi_label") else test
     rows = data.get("test_rows")
     if not rows or not data.get("source"):
         raise ConfigError(f"{where} was trained without test data; expected a labelled DATA file to evaluate on. "
@@ -189,7 +239,7 @@ def prepare_data(data: Dataset, config: DataConfig, *, test: Dataset | None, see
     train_labels = label_ids(splits.train, labels)
     summary = DataSummary(
         n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test) if splits.test is not None else 0,
-        class_counts=dict(zip(labels, np.bincount(train_labels, minlength=len(labels)).tolist(), strict=True)),
+        class_counts=class_counts(train_labels, labels),
         vocab_size=tokenizer.get_vocab_size(), max_length=max_length,
         truncated_fraction=float(np.mean(train_lengths > max_length)) if len(train_lengths) else 0.0,
         median_length=float(np.median(train_lengths)) if len(train_lengths) else 0.0,

@@ -21,16 +21,25 @@ from textclf.data.tokenize import UNK_ID, encode
 from textclf.errors import ConfigError, TextClfWarning
 from textclf.evaluation.metrics import classification_metrics
 from textclf.folder import library_versions, write_json
-from textclf.linear.fit import Fitted, fit_linear, log_loss
+from textclf.linear.fit import Fitted, binary_log_loss, fit_linear, log_loss
 from textclf.linear.model import LinearModel, LinearSpec, parse_settings
+from textclf.multilabel import Thresholds, macro_f1, multi_label_record, sigmoid, tune_thresholds
 from textclf.records import DataSummary, EpochRecord, Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, spec_of
-from textclf.training.data import data_record, label_ids, read_inputs, split_facts, split_inputs, splits_fingerprint
+from textclf.training.data import (
+    class_counts,
+    data_record,
+    label_ids,
+    read_inputs,
+    split_facts,
+    split_inputs,
+    splits_fingerprint,
+)
 
 # neural-only settings: linear models have min_df / max_features and read whole texts
 _NEURAL_DATA = ("min_freq", "max_vocab", "max_length", "max_length_cap", "max_length_percentile", "extend_vocab")
 _SHARED_MODEL = ("embedding_dim", "dropout", "hidden_dim", "hidden_activation")
-_USED_TRAIN = ("seed", "class_weights")
+_USED_TRAIN = ("seed", "class_weights", "thresholds", "at_least_one_label")
 _ENVIRONMENT = ("device", "threads", "lstm_kernel")  # where and how networks run: nothing to a linear fit
 
 
@@ -67,7 +76,7 @@ def summarise(splits: Splits, labels: list[str], y_train: np.ndarray, fitted: Fi
         lengths = np.array([len(ids) for ids in encode(model.tokenizer, splits.train.texts)], dtype=np.int64)
     return DataSummary(
         n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test) if splits.test is not None else 0,
-        class_counts=dict(zip(labels, np.bincount(y_train, minlength=len(labels)).tolist(), strict=True)),
+        class_counts=class_counts(y_train, labels),
         vocab_size=model.features.vocab_size, max_length=int(lengths.max()) if len(lengths) else 0,  # whole texts
         truncated_fraction=0.0, median_length=float(np.median(lengths)) if len(lengths) else 0.0,
         val_oov_rate=_oov_rate(model, splits.val.texts),  # words outside the features' vocabulary
@@ -78,6 +87,8 @@ def summarise(splits: Splits, labels: list[str], y_train: np.ndarray, fitted: Fi
 def validation_epoch(model: LinearModel, train_logits: np.ndarray, y_train: np.ndarray,
                      val_texts: Sequence[str], y_val: np.ndarray, seconds: float) -> EpochRecord:
     """The one 'epoch' of a linear fit, as a history entry."""
+    if y_val.ndim == 2:
+        return multi_label_epoch(model.logits(val_texts), train_logits, y_train, y_val, seconds)
     val_logits = model.logits(val_texts)
     predicted = val_logits.argmax(axis=1)
     metrics = classification_metrics(y_val, predicted, num_labels=len(model.labels))
@@ -87,6 +98,20 @@ def validation_epoch(model: LinearModel, train_logits: np.ndarray, y_train: np.n
                        val_macro_f1=metrics["macro_f1"], lr=None, grad_norm=None,
                        seconds=seconds, epoch_train_seconds=seconds,  # the fit is the whole "epoch"
                        val_predicted_counts=np.bincount(predicted, minlength=len(model.labels)).tolist())
+
+
+def multi_label_epoch(val_logits: np.ndarray, train_logits: np.ndarray, y_train: np.ndarray, y_val: np.ndarray,
+                      seconds: float, thresholds: Thresholds | None = None) -> EpochRecord:
+    """The one 'epoch' of a multi-label fit: binary cross-entropy, exact match and macro-F1 by `thresholds`
+    (0.5 when None), and how many texts get each label ("val_predicted_counts")."""
+    decide = thresholds.decide if thresholds is not None else (lambda p: p >= 0.5)
+    val_chosen, train_chosen = decide(sigmoid(val_logits)), decide(sigmoid(train_logits))
+    exact = float((val_chosen == (y_val > 0)).all(axis=1).mean()) if len(y_val) else float("nan")
+    return EpochRecord(epoch=1, train_loss=binary_log_loss(train_logits, y_train),
+                       train_accuracy=float((train_chosen == (y_train > 0)).all(axis=1).mean()) if len(y_train)
+                       else float("nan"), val_loss=binary_log_loss(val_logits, y_val), val_accuracy=exact,
+                       val_macro_f1=macro_f1(y_val, val_chosen), lr=None, grad_norm=None, seconds=seconds,
+                       epoch_train_seconds=seconds, val_predicted_counts=val_chosen.sum(axis=0).tolist())
 
 
 def train_linear(data: str | Path | Dataset, *, kind: ModelKind, config: RunConfig,
@@ -113,7 +138,13 @@ def train_linear(data: str | Path | Dataset, *, kind: ModelKind, config: RunConf
     summary = summarise(splits, labels, y_train, fitted, model)
     if on_data is not None:
         on_data(summary.to_json())
-    epoch = validation_epoch(model, train_logits, y_train, splits.val.texts, y_val, seconds)
+    if dataset.multi_label:
+        val_logits = model.logits(splits.val.texts)
+        model.thresholds = tune_thresholds(sigmoid(val_logits), y_val, mode=config.train.thresholds,
+                                           at_least_one=config.train.at_least_one_label)
+        epoch = multi_label_epoch(val_logits, train_logits, y_train, y_val, seconds, model.thresholds)
+    else:
+        epoch = validation_epoch(model, train_logits, y_train, splits.val.texts, y_val, seconds)
     for callback in callbacks:
         callback(epoch.to_step())
     test_metrics, predict_seconds = None, None
@@ -130,7 +161,7 @@ def train_linear(data: str | Path | Dataset, *, kind: ModelKind, config: RunConf
         vectors=None,
         history=[epoch], best_epoch=1, epochs_run=1, stopped_early=False, train_seconds=seconds, device="cpu",
         versions=library_versions("tokenizers", "numpy", "scikit-learn"), metrics=metrics,
-        extra={"num_parameters": model.num_parameters}).to_json()
+        extra={"num_parameters": model.num_parameters, **multi_label_record(model)}).to_json()
     model.extra_files = {"metrics.json": lambda path: write_json(path, metrics)}
     if out is not None:
         model.save(out)

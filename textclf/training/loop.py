@@ -22,6 +22,7 @@ from textclf.data.batching import Encoded, bucket_batches, collate
 from textclf.errors import TrainingError
 from textclf.evaluation.metrics import classification_metrics
 from textclf.inference.model import predict_logits
+from textclf.multilabel import macro_f1
 from textclf.records import EpochRecord, Step
 from textclf.runtime import autocast
 from textclf.training.denormals import flush_denormals
@@ -118,7 +119,7 @@ def train_steps(
                     (loss * share).backward()
                 if len(index):
                     step_loss += loss.item() * share / ranks.size
-                    correct += int((logits.detach().argmax(dim=1) == batch.labels).sum())
+                    correct += correct_in(logits.detach(), batch.labels)
                     seen += len(batch.labels)
             if ranks.size > 1:
                 step_loss, = ranks.sum([step_loss], device)
@@ -149,13 +150,27 @@ def synchronised(network: nn.Module, last: bool):
     return network.no_sync()
 
 
+def correct_in(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    """Texts of a batch predicted right: the argmax class, or (multi-label targets (B, C)) every label
+    at logit 0, i.e. probability 0.5."""
+    if labels.ndim == 2:
+        return int(((logits > 0) == (labels > 0.5)).all(dim=1).sum())
+    return int((logits.argmax(dim=1) == labels).sum())
+
+
 def evaluate_split(
     model: nn.Module, data: Encoded, *, device: torch.device, loss_fn: nn.Module, precision: str = "fp32"
 ) -> dict:
-    """Loss, accuracy, macro-F1 and predictions of `model` on a labelled split."""
+    """Loss, accuracy, macro-F1 and predictions of `model` on a labelled split. Multi-label (targets
+    (N, C)): exact match as accuracy, macro-F1 at probability 0.5, and how many texts get each label."""
     logits = predict_logits(model, data.ids, device=device, precision=precision)
     labels = torch.as_tensor(data.labels)
     loss = float(loss_fn(torch.from_numpy(logits), labels)) if len(labels) else float("nan")
+    if data.labels.ndim == 2:
+        chosen = logits > 0
+        exact = float((chosen == (data.labels > 0.5)).all(axis=1).mean()) if len(chosen) else float("nan")
+        return {"loss": loss, "accuracy": exact, "macro_f1": macro_f1(data.labels, chosen),
+                "predicted_counts": chosen.sum(axis=0).tolist()}
     predicted = logits.argmax(axis=1)
     num_labels = logits.shape[1]
     metrics = classification_metrics(data.labels, predicted, num_labels=num_labels)

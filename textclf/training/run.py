@@ -24,17 +24,18 @@ from torch import nn
 
 from textclf.config import ModelConfig, RunConfig, TrainConfig, config_from_kwargs
 from textclf.data.inputs import to_dataset
-from textclf.data.readers import Dataset
+from textclf.data.readers import Dataset, as_multi_label
 from textclf.data.tokenize import vocabulary
 from textclf.doctor.monitors import StepRecorder
 from textclf.doctor.training import diagnosed_failures, monitor_run
-from textclf.errors import ConfigError, DoctorWarning
+from textclf.errors import ConfigError, DataError, DoctorWarning
 from textclf.evaluation.plots import training_figures
 from textclf.folder import check_output_dir, library_versions, write_json
 from textclf.inference.loading import load_model
-from textclf.inference.model import Model
+from textclf.inference.model import Model, predict_logits
 from textclf.inference.predictor import Predictor
 from textclf.models import build_classifier, neural_kind, resolve_model_config
+from textclf.multilabel import multi_label_record, sigmoid, tune_thresholds
 from textclf.nn.rnn import use_native_lstm
 from textclf.records import Step, TrainingRecord, run_metrics
 from textclf.registry import ModelKind, family_of, get_kind, resolve, spec_of
@@ -158,17 +159,26 @@ def effective_config(config: RunConfig) -> dict[str, Any]:
 
 
 def evaluate(model: Predictor | str | Path, data: Any = None, *, text_column: str | None = None,
-             label_column: str | None = None) -> dict:
+             label_column: str | None = None, **label_options: Any) -> dict:
     """Metrics of a model (or model folder) on labelled data (any form `train` takes); without data,
     on the test data it was evaluated on when trained (its test file, or the rows held out of its
-    training file)."""
+    training file). `label_options` (multi_label, label_sep, label_columns) say how labels are read;
+    a multi-label model reads a text's labels as a set whatever they say."""
     where = str(model) if isinstance(model, str | Path) else "the model"
     if isinstance(model, str | Path):
         model = load_model(model)
+    if model.multi_label and label_options.get("multi_label") is None:
+        label_options = {**label_options, "multi_label": True}  # a multi-label model reads label sets
     if data is None:
         dataset = held_out_test(model.training, where)
     else:
-        dataset = to_dataset(data, where="evaluate()", text_column=text_column, label_column=label_column)
+        dataset = to_dataset(data, where="evaluate()", text_column=text_column, label_column=label_column,
+                             **label_options)
+    if model.multi_label:
+        dataset = as_multi_label(dataset)
+    elif dataset.multi_label:
+        raise DataError(f"{where} is a single-label model, but the evaluation data has several labels per text; "
+                        "expected one label per text. Evaluate a model trained with --multi-label.")
     return model.evaluate(dataset.texts, dataset.labels)
 
 
@@ -256,7 +266,11 @@ def widen_vectors(vectors: Vectors, embedding_dim: int, config: TrainConfig) -> 
 
 
 def class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
-    """'balanced' weights n / (C * count_c), as scikit-learn computes them."""
+    """'balanced' weights n / (C * count_c), as scikit-learn computes them; multi-label ((N, C) targets):
+    each label's positive weight, negatives / positives."""
+    if labels.ndim == 2:
+        positives = labels.sum(axis=0).astype(np.float64)
+        return torch.tensor((len(labels) - positives) / np.maximum(positives, 1), dtype=torch.float32)
     counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
     return torch.tensor(len(labels) / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
 
@@ -316,6 +330,25 @@ def open_checkpoint(out: str | Path | None, resume: bool, network: nn.Module, pr
     return checkpointer, (optimizer, state, best)
 
 
+def loss_function(prepared: PreparedData, weights: torch.Tensor | None) -> nn.Module:
+    """Cross-entropy over the classes; multi-label: binary cross-entropy per label on its logit (sigmoid in
+    the loss), `weights` then weighting each label's positives."""
+    if prepared.train.labels.ndim == 2:
+        return nn.BCEWithLogitsLoss(pos_weight=weights)
+    return nn.CrossEntropyLoss(weight=weights)
+
+
+def tune_decision(model: Model, prepared: PreparedData, config: RunConfig, device: torch.device) -> None:
+    """Multi-label: the thresholds (textclf.multilabel) tuned on the validation split, and the flag in
+    config.json that makes loading expect them."""
+    if prepared.val.labels.ndim != 2:
+        return
+    logits = predict_logits(model.network, prepared.val.ids, device=device)
+    model.thresholds = tune_thresholds(sigmoid(logits), prepared.val.labels, mode=config.train.thresholds,
+                                       at_least_one=config.train.at_least_one_label)
+    model.config["multi_label"] = True
+
+
 def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, device: torch.device, precision: str,
             frozen: bool, callbacks: Callbacks, checkpointer: Checkpointer | None,
             resume_state: tuple | None, ranks: Ranks) -> tuple[FitResult, str | None, StepRecorder]:
@@ -329,7 +362,7 @@ def run_fit(network: nn.Module, prepared: PreparedData, config: RunConfig, *, de
     try:
         with diagnosed_failures(prepared, config.train, recorder):
             result = fit(network, prepared.train, prepared.val, train_config, device=device,
-                         loss_fn=nn.CrossEntropyLoss(weight=weights),
+                         loss_fn=loss_function(prepared, weights),
                          frozen_epochs=config.train.frozen_epochs if frozen else 0,
                          callbacks=[*callbacks, recorder] if ranks.is_main else [recorder],
                          checkpoint=checkpointer if ranks.is_main else None, resume=resume_state, ranks=ranks)
@@ -402,10 +435,11 @@ def train_network_on(data: Any, *, kind: ModelKind, config: RunConfig, test: Any
         model = Model(network, prepared.tokenizer, prepared.labels, saved_config, device=device)
         if not ranks.is_main:  # rank 0 records, tests and saves the model
             return model
+        tune_decision(model, prepared, config, device)
         history = [entry.to_json() for entry in result.history]
         findings = monitor_run(prepared, config.train, history, recorder, architecture=kind.name,
                                vectors=config.vectors)
-        extra = {"lstm_kernel": lstm_kernel, "precision": precision, **findings}
+        extra = {"lstm_kernel": lstm_kernel, "precision": precision, **findings, **multi_label_record(model)}
         record_run(model, kind, prepared, config, result, extra, stage.info, dataset, test_data)
     if out is not None:
         model.save(out)
