@@ -79,8 +79,10 @@ def place(tmp_path_factory) -> dict[str, str]:
     files = {"DATA": str(train), "FILE": str(test), "test.csv": str(test), "train.csv": str(train),
              "texts.txt": str(texts), "big.csv.gz": str(big), "reviews.csv.gz": str(big),
              "reviews.jsonl": str(root / "reviews.jsonl"), "model.h5": str(KERAS), "MODEL_FILE": str(KERAS)}
-    for name in ("DIR", "MODEL_DIR", "my-model", "emotions-model"):
+    for name in ("DIR", "MODEL_DIR", "my-model"):
         files[name] = str(model)
+    # the README's main job trains example:emotions (other labels) into emotions-model: a copy of its own
+    files["emotions-model"] = str(shutil.copytree(model, root / "emotions-model"))
     # a second model of the same split, for `textclf ensemble DIR DIR2`
     files["DIR2"] = str(textclf.train(train, architecture="tfidf-lr", test_size=0.2).save(root / "model2"))
     for name in ("predictions.csv", "predictions.jsonl", "study.db"):
