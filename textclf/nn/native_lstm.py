@@ -90,8 +90,7 @@ def build(flags: Sequence[str] = tuple(FLAGS)) -> ModuleType:
     problem = torch_version_problem(torch.__version__)
     if problem:
         raise KernelUnavailable(problem)
-    # the compiler toolchain: only when the kernel is built
-    from torch.utils.cpp_extension import _get_build_directory, load
+    from torch.utils.cpp_extension import _get_build_directory, load  # the compiler toolchain: only to build
 
     name = f"textclf_lstm_{_cpu_signature(flags)}"
     clear_stale_lock(Path(_get_build_directory(name, verbose=False)) / "lock")

@@ -33,9 +33,10 @@ from textclf.multilabel import indicator
 from textclf.records import DataSummary
 
 
-def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Dataset | None]:
+def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset | None, Dataset | None]:
     """The training data and the test data (the `test` argument, else data.test) as Datasets: files,
-    or any form textclf.data.inputs takes."""
+    or any form textclf.data.inputs takes. `data` None (a streamed run reads its training file in
+    chunks itself): the test data alone."""
 
     def read(source: Any, where: str) -> Dataset | None:
         if source is None:
@@ -51,6 +52,8 @@ def read_inputs(data: Any, test: Any, config: DataConfig) -> tuple[Dataset, Data
 
     options = config.label_options()
     dataset = read(data, "train()")
+    if dataset is None:
+        return None, read(test if test is not None else config.test, "train(test=...)")
     check_separated(dataset, config)
     if dataset.multi_label:  # the test file of multi-label data is multi-label, even where no row shows it
         options = {**options, "multi_label": None}
