@@ -22,8 +22,6 @@ run again. `--keep DIR` saves each model folder under DIR/PART-seedS (for ensemb
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import statistics
@@ -35,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_epoch_ab import subset  # noqa: E402 - every k-th row of a gzipped CSV, both IMDb labels kept
 from machine import machine  # noqa: E402 - the benchmarks folder is not a package
 
 import textclf  # noqa: E402
@@ -50,25 +49,11 @@ PARTS = {  # part -> (dataset, architecture, target accuracy or None)
 TIME_LIMIT = {"isear-hf": 30 * 60}  # seconds a run may take (the issue's target)
 
 
-def every_kth(source: Path, target: Path, n: int) -> Path:
-    """n rows of a (gzipped) CSV, every k-th one, so both labels of IMDb's sorted files are kept."""
-    opener = gzip.open if source.suffix == ".gz" else open
-    with opener(source, "rt", encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    header, body = rows[0], rows[1:]
-    step = max(1, len(body) // n)
-    with target.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(body[::step][:n])
-    return target
-
-
 def files(part: str, data: Path, tmp: Path, imdb_texts: int) -> tuple[Path, Path]:
     if PARTS[part][0] == "isear":
         return data / "isear_train.csv", data / "isear_test.csv"
-    return (every_kth(data / "imdb_train.csv.gz", tmp / "imdb_train_subset.csv", imdb_texts),
-            every_kth(data / "imdb_test.csv.gz", tmp / "imdb_test_subset.csv", imdb_texts))
+    return (subset(data / "imdb_train.csv.gz", tmp / "imdb_train_subset.csv", imdb_texts),
+            subset(data / "imdb_test.csv.gz", tmp / "imdb_test_subset.csv", imdb_texts))
 
 
 def run(part: str, train_file: Path, test_file: Path, seed: int, settings: dict, keep: Path | None) -> dict:
