@@ -244,7 +244,7 @@ class LinearModel(Predictor):
     def attribute(self, texts: list[str], label: str | None) -> list[Explanation]:
         """Exact: each feature's value x its weight for the label, shared evenly by the occurrences of its
         n-gram and the words in each; the words' scores plus `bias` are the label's logit."""
-        vocabulary = self.features.vectorizer().vocabulary  # n-gram -> column
+        vocabulary = self.features.vectorizer.vocabulary  # n-gram -> column
         low, high = self.features.min_order, max(self.features.max_order, self.features.min_order)
         out = []
         for text in texts:
