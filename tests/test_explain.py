@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 import textclf
 from tests.conftest import write_corpus
 from textclf.cli import app
+from textclf.data.readers import read_dataset
 from textclf.data.tokenize import build_tokenizer
 from textclf.errors import ConfigError
-from textclf.explain import comprehensiveness, without
+from textclf.explain import comprehensiveness, label_index, without, word_spans
 from textclf.inference.predictor import Predictor
 from textclf.serving import create_app
 
@@ -57,6 +58,43 @@ def test_linear_explanations_are_exact(models, name):
     happy = model.explain(["so happy"])[0] if name != "nbsvm-two" else None
     if happy is not None and name != "majority":
         assert happy.label == "joy" and happy.top(1)[0].text == "happy"
+
+
+def exact_by_loop(model, text: str, label: str | None) -> tuple[int, list[float], float]:
+    """A linear model's exact explanation of one text by the definition, a loop over each n-gram
+    occurrence: the label's column, each word's score and the bias."""
+    logits = model.logits([text])[0]
+    k = label_index(model.labels, label, logits)
+    spans, token_word = word_spans(model.tokenizer, text)
+    scores = np.zeros(len(spans))
+    if model.spec.features == "none":
+        return k, scores.tolist(), float(logits[k])
+    vocabulary = model.features.vectorizer.vocabulary_
+    counts = model.features.counts([text])
+    values = model.transform(counts).toarray()[0]
+    weights, bias = model.label_weights(k)
+    tokens = model.tokenizer.encode(text, add_special_tokens=False).tokens
+    for n in range(model.features.min_order, model.features.max_order + 1):
+        for start in range(len(tokens) - n + 1):
+            column = vocabulary.get(" ".join(tokens[start:start + n]))
+            if column is not None:
+                share = values[column] * weights[column] / (counts[0, column] * n)
+                for position in range(start, start + n):
+                    scores[token_word[position]] += share
+    return k, scores.tolist(), bias
+
+
+@pytest.mark.parametrize("name", ["tfidf-lr", "nbsvm", "tfidf-svm", "majority", "nbsvm-two"])
+def test_linear_explanations_equal_the_loop_over_ngrams(models, corpus, name):
+    model = textclf.load_model(models[name])
+    texts = [*TEXTS, *read_dataset(corpus).texts[:8], "so happy , so happy . happy happy zzz so happy"]
+    for label in [None, *model.labels]:
+        for batch_size in (8192, 3):  # all texts in one batch, and batches that split them
+            for text, explanation in zip(texts, model.attribute(texts, label, batch_size=batch_size), strict=True):
+                k, scores, bias = exact_by_loop(model, text, label)
+                assert explanation.label == model.labels[k] and explanation.bias == bias
+                assert [w.score for w in explanation.words] == scores  # to the last bit
+                assert explanation.probability == model.predict_proba([text])[0, k]
 
 
 @pytest.mark.parametrize("name", ["cnn", "bilstm", "fasttext"])

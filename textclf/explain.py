@@ -66,7 +66,12 @@ class Explanation:
 def word_spans(tokenizer: Any, text: str, max_tokens: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
     """The words of `text` as (start, end) spans of the original text, and for each token of the model's
     encoding the index of its word (subword pieces share one), the first `max_tokens` tokens only."""
-    encoding = tokenizer.encode(text, add_special_tokens=False)
+    return spans_of(tokenizer.encode(text, add_special_tokens=False), max_tokens)
+
+
+def spans_of(encoding: Any, max_tokens: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
+    """word_spans of a text from its `tokenizers` Encoding (without special tokens): spans, and each
+    token's word index (-1 for a token of no word)."""
     spans: list[tuple[int, int]] = []
     token_word: list[int] = []
     last = None

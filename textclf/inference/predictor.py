@@ -49,6 +49,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def probabilities(logits: np.ndarray, *, multi_label: bool) -> np.ndarray:
+    """Probabilities (N, C) from logits (N, C) as Predictor.predict_proba gives them: softmax, or each
+    label's sigmoid for a multi-label model."""
+    return sigmoid(logits) if multi_label else softmax(logits)
+
+
 @runtime_checkable
 class Predictor(Protocol):
     """What a trained model offers. Subclasses define `logits`; the rest is shared."""
@@ -75,8 +81,7 @@ class Predictor(Protocol):
     def predict_proba(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Class probabilities (N, C); column j is `labels[j]`. Multi-label: each label's own probability
         (sigmoid), so that a row need not sum to 1."""
-        logits = self.logits(texts, batch_size=batch_size)
-        return sigmoid(logits) if self.multi_label else softmax(logits)
+        return probabilities(self.logits(texts, batch_size=batch_size), multi_label=self.multi_label)
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Multi-label: which labels each text gets (N, C) bool, by the model's thresholds."""

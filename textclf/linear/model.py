@@ -31,10 +31,10 @@ from sklearn.svm import LinearSVC
 
 from textclf.config import saved_settings_error, settings_error
 from textclf.errors import ModelFormatError
-from textclf.explain import Explanation, label_index, word_spans, words_of
+from textclf.explain import Explanation, label_index, spans_of, words_of
 from textclf.folder import FORMAT_VERSION, FolderContents, atomic_dir, library_versions, write_json
-from textclf.inference.predictor import Predictor, check_texts
-from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer, tokens_of
+from textclf.inference.predictor import Predictor, check_texts, probabilities
+from textclf.linear.features import MAX_ORDER, NgramFeatures, binary, keys_of, tfidf_transformer
 from textclf.multilabel import THRESHOLDS_FILE
 from textclf.registry import spec_of
 from textclf.search import Choice, FloatRange, Param
@@ -241,37 +241,65 @@ class LinearModel(Predictor):
             return sign * self._weights[0] / temperature, sign * float(self.arrays["intercept"][0]) / temperature
         return self._weights[k] / temperature, float(self.arrays["intercept"][k]) / temperature
 
-    def attribute(self, texts: list[str], label: str | None) -> list[Explanation]:
+    def attribute(self, texts: list[str], label: str | None, *, batch_size: int = 8192) -> list[Explanation]:
         """Exact: each feature's value x its weight for the label, shared evenly by the occurrences of its
-        n-gram and the words in each; the words' scores plus `bias` are the label's logit."""
-        vocabulary = self.features.vectorizer().vocabulary  # n-gram -> column
-        low, high = self.features.min_order, max(self.features.max_order, self.features.min_order)
-        out = []
-        for text in texts:
-            logits = self.logits([text])[0]
-            k = label_index(self.labels, label, logits)
-            probability = float(self.predict_proba([text])[0, k])
-            spans, token_word = word_spans(self.tokenizer, text)
-            scores = np.zeros(len(spans))
-            if self.spec.features == "none":
-                out.append(Explanation(text, self.labels[k], probability, "exact", "logit",
-                                       words_of(text, spans, scores), float(logits[k])))
-                continue
-            counts = self.features.counts([text])
-            values = np.asarray(self.transform(counts).todense()).ravel()
-            weights, bias = self.label_weights(k)
-            tokens = tokens_of(self.tokenizer, [text])[0]
-            for n in range(low, high + 1):
-                for start in range(len(tokens) - n + 1):
-                    column = vocabulary.get(" ".join(tokens[start:start + n]))
-                    if column is None:
-                        continue
-                    share = values[column] * weights[column] / (counts[0, column] * n)
-                    for position in range(start, start + n):
-                        scores[token_word[position]] += share
-            out.append(Explanation(text, self.labels[k], probability, "exact", "logit", words_of(text, spans, scores),
-                                   bias))
+        n-gram and the words in each; the words' scores plus `bias` are the label's logit. Each batch of
+        texts is tokenized, counted and scored once, as logits() does."""
+        out: list[Explanation] = []
+        for start in range(0, len(texts), batch_size):
+            out += self._attribute_batch(texts[start:start + batch_size], label)
         return out
+
+    def _attribute_batch(self, texts: list[str], label: str | None) -> list[Explanation]:
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        words = [spans_of(encoding) for encoding in encodings]  # (spans, each token's word)
+        counts = None if self.spec.features == "none" else \
+            self.features.vectorizer.transform([encoding.tokens for encoding in encodings])  # (N, F)
+        logits = self.logits_of_counts(counts, len(texts))  # (N, C)
+        proba = probabilities(logits, multi_label=self.multi_label)  # (N, C)
+        ks = np.array([label_index(self.labels, label, row) for row in logits], dtype=np.int64)
+        sizes = [len(spans) for spans, _ in words]
+        if counts is None:  # majority: no word counts, the bias is the whole logit
+            scores, biases = np.zeros(sum(sizes)), logits[np.arange(len(texts)), ks]
+        else:
+            scores = self._word_scores(counts, [encoding.tokens for encoding in encodings],
+                                       [token_word for _, token_word in words], ks, sizes)
+            biases = np.array([self.label_weights(k)[1] for k in range(len(self.labels))])[ks]
+        bounds = np.cumsum([0, *sizes])
+        return [Explanation(text, self.labels[k], float(proba[i, k]), "exact", "logit",
+                            words_of(text, spans, scores[bounds[i]:bounds[i + 1]]), float(biases[i]))
+                for i, (text, (spans, _), k) in enumerate(zip(texts, words, ks, strict=True))]
+
+    def _word_scores(self, counts: sp.csr_matrix, tokens: list[list[str]], token_words: list[list[int]],
+                     ks: np.ndarray, sizes: list[int]) -> np.ndarray:
+        """The scores of the words of all texts, concatenated (sum(sizes),): each occurrence of a feature's
+        n-gram gives value x weight / (count x n) to each of its n words. The shares are added in the order
+        of a loop over (text, n, start, word), so each sum is the same to the last bit as that loop's."""
+        vocabulary = self.features.vectorizer.vocabulary_  # n-gram -> column
+        low, high = self.features.min_order, max(self.features.max_order, self.features.min_order)
+        found = [(i, column, n, start) for i, row in enumerate(tokens) for n in range(low, high + 1)
+                 for start in range(len(row) - n + 1)
+                 if (column := vocabulary.get(" ".join(row[start:start + n]))) is not None]
+        if not found:  # (scipy indexes a sparse matrix by no entries as a sparse matrix)
+            return np.zeros(sum(sizes))
+        rows, columns, orders, starts = np.array(found, dtype=np.int64).T  # per occurrence
+        values = np.asarray(self.transform(counts)[rows, columns], dtype=np.float64).ravel()
+        weights = np.empty(len(rows))
+        for k in np.unique(ks):
+            here = ks[rows] == k
+            weights[here] = self.label_weights(int(k))[0][columns[here]]
+        shares = values * weights / (np.asarray(counts[rows, columns], dtype=np.float64).ravel() * orders)
+        # occurrence j gives its share to tokens starts[j] .. starts[j] + orders[j] - 1 of text rows[j]
+        token_rows = np.repeat(rows, orders)
+        within = np.arange(len(token_rows)) - np.repeat(np.cumsum(orders) - orders, orders)  # 0 .. n - 1
+        token_at = np.repeat(starts, orders) + within
+        token_word = np.concatenate([np.zeros(0, np.int64), *(np.asarray(t, np.int64) for t in token_words)])
+        first_token = np.cumsum([0, *(len(t) for t in token_words)])[:-1]
+        word = token_word[first_token[token_rows] + token_at]
+        keep = word >= 0  # a token of no word (special tokens; none here) gives its share to no word
+        first_word = np.cumsum([0, *sizes])[:-1]
+        return np.bincount((first_word[token_rows] + word)[keep], weights=np.repeat(shares, orders)[keep],
+                           minlength=sum(sizes))
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder atomically: config, labels, tokenizer, tensors, training, extras."""
