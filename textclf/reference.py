@@ -87,6 +87,11 @@ def configuration_reference() -> str:
         own = {k: v for k, v in {**getattr(spec, "defaults", {}), **getattr(spec, "train_defaults", {})}.items()}
         if own:
             lines += ["Its defaults over the shared ones: " + ", ".join(f"`{k}` {v}" for k, v in own.items()) + ".", ""]
+        width, extend = getattr(spec, "vectors_width", None), getattr(spec, "vectors_extend_vocab", 0)
+        if width or extend:
+            parts = ([f"`model.embedding_dim` at least {width} (the vectors, then trained dimensions)"] if width
+                     else []) + ([f"`data.extend_vocab` {extend}"] if extend else [])
+            lines += ["With `--vectors`: " + ", ".join(parts) + ".", ""]
         if getattr(spec, "settings", None) is not None and spec.settings.model_fields:
             lines += [*_table("model.", spec.settings), ""]
         if getattr(spec, "search_space", None):

@@ -38,6 +38,11 @@ class EncoderSpec:
     # Defaults that depend on the data: summary (the run's data summary) -> {"model.x": ..., "train.y": ...},
     # applied to the settings the user did not set.
     data_defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # With --vectors: trained dimensions appended to narrower vectors up to this width (None: the vectors'
+    # own size), and this many of the vectors' most frequent words added to the vocabulary, unless the
+    # user set model.embedding_dim / data.extend_vocab (textclf.training.run.attach_vectors, configure).
+    vectors_width: int | None = None
+    vectors_extend_vocab: int = 0
 
 
 class Classifier(nn.Module):

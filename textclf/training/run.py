@@ -189,6 +189,9 @@ def configure(config: RunConfig) -> tuple[RunConfig, ModelConfig]:
     """The family's training defaults under what the user set, and the resolved model settings."""
     _, spec, model_config, _ = resolve_model_config(config.model)
     unset = {k: v for k, v in spec.train_defaults.items() if k not in config.train.model_fields_set}
+    if config.vectors and spec.vectors_extend_vocab and "extend_vocab" not in config.data.model_fields_set:
+        config = config.model_copy(update={"data": config.data.model_copy(
+            update={"extend_vocab": spec.vectors_extend_vocab})})
     if config.data.extend_vocab and not config.vectors:
         raise ConfigError(
             f"data.extend_vocab={config.data.extend_vocab} adds words from the word vectors, but no vectors "
@@ -242,8 +245,11 @@ def attach_vectors(config: RunConfig, prepared: PreparedData, model_config: Mode
     vectors = load_vectors(config.vectors, vocabulary(prepared.tokenizer), counts=prepared.counts,
                            seed=config.train.seed)
     file_dim = vectors.dim
+    width = neural_kind(model_config.architecture)[1].vectors_width
     if "embedding_dim" in config.model.model_fields_set:  # explicit: append trainable dimensions
         vectors = widen_vectors(vectors, config.model.embedding_dim, config.train)
+    elif width and width > file_dim and not config.train.freeze_embeddings:  # the kind's default width
+        vectors = widen_vectors(vectors, width, config.train)
     prepared.summary.extra["vectors_coverage"] = vectors.coverage
     info = {"source": str(config.vectors), "dim": file_dim, "added_dims": vectors.dim - file_dim,
             "coverage": vectors.coverage}
