@@ -16,17 +16,21 @@ TEXTS = [["the cat sat", "on the mat", ""], ["a dog", "the dog barked at the cat
 
 
 class CountingEncoder:
-    def __init__(self) -> None:
-        self.texts = 0
+    """cached_token_ids's blocks: each chunk of TEXTS encoded, counting the texts encoded."""
 
-    def __call__(self, tokenizer, texts):
-        self.texts += len(texts)
-        return encode(tokenizer, texts)
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.texts = tokenizer, 0
+
+    def __call__(self):
+        for texts in TEXTS:
+            self.texts += len(texts)
+            ids = encode(self.tokenizer, texts)
+            yield np.concatenate(ids), [len(row) for row in ids]
 
 
 def token_ids(tokenizer, data_key: str = "data-1") -> tuple:
-    encoder = CountingEncoder()
-    ids = cached_token_ids(data_key, tokenizer, lambda: iter(TEXTS), encoder)
+    encoder = CountingEncoder(tokenizer)
+    ids = cached_token_ids(data_key, tokenizer, encoder)
     return ids, encoder.texts
 
 
