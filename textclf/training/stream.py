@@ -151,7 +151,7 @@ def split_rows(codes: np.ndarray, names: list[str], source: str, config: DataCon
                seed: int) -> Splits:
     """The seeded, stratified splits of an in-memory run with the same labels, drawn from the labels alone:
     its Datasets hold the labels where the texts would be (the texts are read later, for few rows)."""
-    labels = [names[code] for code in codes]  # one shared string per class
+    labels = np.array(names, dtype=object)[codes].tolist()  # one shared string per class
     return make_splits(Dataset(labels, labels, source), test=test, test_size=config.test_size,
                        val_size=config.val_size, seed=seed)
 
@@ -164,7 +164,7 @@ def learn_vocabulary(rows: FileRows, data_key: str, train_rows: np.ndarray, conf
     if entry is None:
         words = rows.words()
         offsets, table = np.asarray(words.array("offsets")), word_list(words)
-        counts = count_values(words.array("flat"), offsets, row_mask(len(offsets) - 1, train_rows), len(table))
+        counts = count_values(words.array("flat"), offsets, train_rows, len(table))
         tokenizer = tokenizer_from_counts(table, counts, min_freq=config.min_freq, max_vocab=config.max_vocab)
 
         def fill(folder: Path) -> dict:
@@ -240,13 +240,6 @@ def sample_texts(path: Path, columns: Columns, data_key: str, wanted: dict[str, 
     return json.loads((entry.folder / "texts.json").read_text(encoding="utf-8"))
 
 
-def row_mask(n: int, rows: np.ndarray) -> np.ndarray:
-    """(n,) bool, True at `rows`."""
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
-
-
 def sample(rows: np.ndarray, seed: int) -> np.ndarray:
     if len(rows) <= SAMPLE:
         return rows
@@ -295,8 +288,8 @@ def prepare_stream(data: Any, config: DataConfig, *, test: Dataset | None, seed:
     val = Encoded(TokenRows(ids.flat, ids.offsets, splits.val_index, max_length), remap[codes[splits.val_index]])
     shown = shown_splits(path, columns, data_key, splits, codes, names, seed)
     vocab_size, unknown = tokenizer.get_vocab_size(), unknown_id(tokenizer)
-    counts = count_values(ids.flat, ids.offsets, row_mask(len(codes), splits.train_index), vocab_size)
-    val_counts = count_values(ids.flat, ids.offsets, row_mask(len(codes), splits.val_index), vocab_size)
+    counts = count_values(ids.flat, ids.offsets, splits.train_index, vocab_size)
+    val_counts = count_values(ids.flat, ids.offsets, splits.val_index, vocab_size)
     val_tokens = int(val_counts.sum())
     summary = DataSummary(
         n_train=len(train), n_val=len(val), n_test=len(shown.test) if shown.test is not None else 0,
