@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textclf.data.cache import cache_root, cached_token_ids
+from textclf.data import cache
+from textclf.data.cache import cache_root, cached_token_ids, count_values
 from textclf.data.tokenize import build_tokenizer, encode
 from textclf.errors import TextClfWarning
 
@@ -16,17 +17,21 @@ TEXTS = [["the cat sat", "on the mat", ""], ["a dog", "the dog barked at the cat
 
 
 class CountingEncoder:
-    def __init__(self) -> None:
-        self.texts = 0
+    """cached_token_ids's blocks: each chunk of TEXTS encoded, counting the texts encoded."""
 
-    def __call__(self, tokenizer, texts):
-        self.texts += len(texts)
-        return encode(tokenizer, texts)
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.texts = tokenizer, 0
+
+    def __call__(self):
+        for texts in TEXTS:
+            self.texts += len(texts)
+            ids = encode(self.tokenizer, texts)
+            yield np.concatenate(ids), [len(row) for row in ids]
 
 
 def token_ids(tokenizer, data_key: str = "data-1") -> tuple:
-    encoder = CountingEncoder()
-    ids = cached_token_ids(data_key, tokenizer, lambda: iter(TEXTS), encoder)
+    encoder = CountingEncoder(tokenizer)
+    ids = cached_token_ids(data_key, tokenizer, encoder)
     return ids, encoder.texts
 
 
@@ -83,3 +88,17 @@ def test_the_cache_lives_under_textclf_cache_dir(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("TEXTCLF_CACHE_DIR", str(tmp_path / "mine"))
     token_ids(tokenizer)
     assert any((tmp_path / "mine" / "tokens").iterdir())
+
+
+def test_values_are_counted_in_the_rows_asked_for(monkeypatch: pytest.MonkeyPatch):
+    blocks = cache.row_blocks
+    monkeypatch.setattr("textclf.data.cache.row_blocks", lambda offsets: blocks(offsets, tokens=3))  # many blocks
+    rng = np.random.default_rng(0)
+    for n in [0, 1, 7, 40]:
+        offsets = np.concatenate([[0], np.cumsum(rng.integers(0, 6, n))]).astype(np.int64)
+        flat = rng.integers(0, 7, offsets[-1]).astype(np.int32)
+        for rows in (np.arange(n), np.arange(0, n, 3), np.sort(rng.choice(n, n * 2 // 3, replace=False))):
+            expected = np.zeros(7, dtype=np.int64)
+            for row in rows:
+                expected += np.bincount(flat[offsets[row]:offsets[row + 1]], minlength=7)
+            assert count_values(flat, offsets, rows, 7).tolist() == expected.tolist()

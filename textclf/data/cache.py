@@ -1,12 +1,13 @@
 """An on-disk cache of what a streamed run derives from its data file, so that a second run on the same
-file skips the work: the label of every row, the learnt vocabulary, and the token ids of every row.
+file skips the work: the label of every row, the words of every row, the learnt vocabulary, the token
+ids of every row, and the texts of the rows the run shows (textclf.training.stream).
 
 Each result is an entry: a folder under $TEXTCLF_CACHE_DIR/tokens (else $XDG_CACHE_HOME/textclf or
 ~/.cache/textclf) named by a sha256 of what it depends on (the file's bytes and columns; for token ids,
 also the tokenizer), holding flat binary arrays and header.json with each file's size and sha256. An
 entry is written whole or not at all (textclf.folder.atomic_dir) and verified before use: a damaged one
-is rebuilt with a warning, never trusted. Token ids are a flat int32 array plus (N + 1) int64 offsets,
-read memory-mapped.
+is rebuilt with a warning, never trusted. Rows of numbers (token ids, word numbers) are a flat int32
+array plus (N + 1) int64 offsets (save_rows), read memory-mapped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,54 @@ def tokenizer_key(tokenizer: Tokenizer) -> str:
     return hashlib.sha256(tokenizer.to_str().encode()).hexdigest()
 
 
+def save_rows(folder: Path, blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Write rows of int32 values a block at a time: `blocks` yields (values (T,), lengths (n,)) of
+    consecutive rows; flat.bin gets the values one row after another, offsets.bin the (N + 1,) int64
+    offsets (row i is flat[offsets[i]:offsets[i + 1]])."""
+    lengths: list[np.ndarray] = []
+    total = 0
+    with (folder / "flat.bin").open("wb") as handle:
+        for values, counts in blocks:
+            np.ascontiguousarray(values, dtype=np.int32).tofile(handle)
+            total += len(values)
+            lengths.append(np.asarray(counts, dtype=np.int64))
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths) if lengths else [])]).astype(np.int64)
+    return {"flat": {"dtype": np.dtype(np.int32).str, "length": total},
+            "offsets": save_array(folder, "offsets", offsets)}
+
+
+def row_blocks(offsets: np.ndarray, tokens: int = 1 << 24) -> Iterator[tuple[int, int]]:
+    """(start, stop) row ranges of about `tokens` values each (at least one row), for reading rows of a
+    memory-mapped flat array a block at a time."""
+    start, n = 0, len(offsets) - 1
+    while start < n:
+        stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + tokens, side="right")) - 1)
+        yield start, min(stop, n)
+        start = stop
+
+
+def count_values(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """(size,) int64: how often each value (0 <= value < size) occurs in `rows` (sorted row numbers) of rows
+    stored as flat values and offsets, read a block at a time. Most of the rows: every row's count less the
+    others', which skips gathering most of the file."""
+    n = len(offsets) - 1
+    if len(rows) > n // 2:
+        others = np.ones(n, dtype=bool)
+        others[rows] = False
+        every = np.zeros(size, dtype=np.int64)
+        for start, stop in row_blocks(offsets):
+            every += np.bincount(np.asarray(flat[offsets[start]:offsets[stop]]), minlength=size)
+        return every - count_values(flat, offsets, np.flatnonzero(others), size)
+    counts = np.zeros(size, dtype=np.int64)
+    lengths = np.diff(offsets)[rows]
+    for start, stop in row_blocks(np.concatenate([[0], np.cumsum(lengths)])):  # blocks of the rows asked for
+        part, sizes = rows[start:stop], lengths[start:stop]
+        ends = np.cumsum(sizes)
+        positions = np.repeat(offsets[part] - (ends - sizes), sizes) + np.arange(int(ends[-1]))
+        counts += np.bincount(np.asarray(flat[positions]), minlength=size)
+    return counts
+
+
 @dataclass
 class TokenIds:
     """The token ids of every row of a file: row i is flat[offsets[i]:offsets[i + 1]]."""
@@ -135,28 +184,14 @@ class TokenIds:
         return np.diff(self.offsets)
 
 
-def cached_token_ids(data_key: str, tokenizer: Tokenizer, chunks: Callable[[], Iterable[list[str]]],
-                     encode: Callable[[Tokenizer, list[str]], list[np.ndarray]]) -> TokenIds:
-    """The token ids of the texts `chunks()` yields (the file's, in order), from the cache entry for
-    (`data_key`, the tokenizer) or encoded chunk by chunk (`encode`) into a new entry."""
+def cached_token_ids(data_key: str, tokenizer: Tokenizer,
+                     blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]) -> TokenIds:
+    """The token ids of the rows of the data `data_key` names, from the cache entry for (`data_key`, the
+    tokenizer), or written into a new entry from `blocks()`: (ids (T,), lengths (n,)) of consecutive
+    rows, from the first row to the last (save_rows)."""
     key = entry_key("token-ids", data_key, tokenizer_key(tokenizer))
     entry = read_entry("ids", key)
     hit = entry is not None
     if entry is None:
-        def fill(folder: Path) -> dict[str, dict[str, Any]]:
-            lengths: list[np.ndarray] = []
-            total = 0
-            with (folder / "flat.bin").open("wb") as handle:
-                for texts in chunks():
-                    ids = encode(tokenizer, texts)
-                    lengths.append(np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids)))
-                    if ids:
-                        flat = np.concatenate(ids).astype(np.int32)
-                        flat.tofile(handle)
-                        total += flat.size
-            offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths) if lengths else [])]).astype(np.int64)
-            return {"flat": {"dtype": np.dtype(np.int32).str, "length": total},
-                    "offsets": save_array(folder, "offsets", offsets)}
-
-        entry = write_entry("ids", key, {"rows_of": data_key}, fill)
+        entry = write_entry("ids", key, {"rows_of": data_key}, lambda folder: save_rows(folder, blocks()))
     return TokenIds(entry.array("flat"), np.asarray(entry.array("offsets")), hit)

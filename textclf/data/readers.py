@@ -78,7 +78,7 @@ class Dataset:
 
     def subset(self, indices: Iterable[int]) -> Dataset:
         """The rows at `indices`, in that order, with the same source."""
-        rows = [int(i) for i in indices]
+        rows = indices.tolist() if hasattr(indices, "tolist") else [int(i) for i in indices]  # numpy: faster
         labels = None if self.labels is None else [self.labels[i] for i in rows]
         return Dataset([self.texts[i] for i in rows], labels, self.source, self.multi_label)
 

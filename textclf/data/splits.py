@@ -78,7 +78,7 @@ def make_splits(
         return _multi_label_splits(data, test, test_size, val_size, seed)
     counts = _class_counts(data)
     _check_min_per_class(counts, 2, data.source, "a stratified split needs at least 2 per class", "")
-    labels = np.asarray(data.labels)
+    classes, labels = _class_numbers(data, counts)
     rest = np.arange(len(data))
     test_part, test_index = test, None
     if test is not None:
@@ -89,10 +89,11 @@ def make_splits(
         rest, held = train_test_split(rest, test_size=n_test, stratify=labels, random_state=seed)
         test_index = np.sort(held)
         test_part = data.subset(test_index)
-        _check_left(Counter(labels[rest]), counts, 2, f"{data.source} after taking the test split",
+        _check_left(_count(classes, labels[rest]), counts, 2, f"{data.source} after taking the test split",
                     "a stratified validation split needs at least 2 per class. Lower --test-size or add examples")
     n_val = _fraction_of(val_size, len(data))
-    train_idx, val_idx = _split_val(data, labels, rest, n_val, f"--val-size {val_size} of {len(data)}", counts, seed)
+    train_idx, val_idx = _split_val(data, classes, labels, rest, n_val, f"--val-size {val_size} of {len(data)}",
+                                    counts, seed)
     return Splits(data.subset(train_idx), data.subset(val_idx), test_part, train_idx, val_idx, test_index)
 
 
@@ -110,27 +111,42 @@ def kfold_splits(data: Dataset, *, folds: int, val_size: float = 0.1, seed: int 
     counts = _class_counts(data)
     why = f"{folds}-fold cross-validation needs at least {folds} per class"
     _check_min_per_class(counts, folds, data.source, why, "Use fewer --folds, or ")
-    labels = np.asarray(data.labels)
+    classes, labels = _class_numbers(data, counts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = []
     for fold, (rest, held) in enumerate(splitter.split(np.zeros(len(data)), labels), start=1):
         where = f"{data.source} without fold {fold} of {folds}"
-        _check_left(Counter(labels[rest]), counts, 2, where,
+        _check_left(_count(classes, labels[rest]), counts, 2, where,
                     "a stratified validation split needs at least 2 per class. Add examples or remove the class")
         n_val = _fraction_of(val_size, len(rest))
         how = f"--val-size {val_size} of the {len(rest)} training rows of fold {fold}"
-        train_idx, val_idx = _split_val(data, labels, rest, n_val, how, counts, seed)
+        train_idx, val_idx = _split_val(data, classes, labels, rest, n_val, how, counts, seed)
         held = np.sort(held)
         splits.append(Splits(data.subset(train_idx), data.subset(val_idx), data.subset(held), train_idx, val_idx,
                              held))
     return splits
 
 
+def _class_numbers(data: Dataset, counts: Counter) -> tuple[list[str], np.ndarray]:
+    """The sorted classes and each row's number among them, (N,) int64. Stratifying on the numbers draws
+    the rows stratifying on the labels draws (scikit-learn numbers the classes in sorted order, or by
+    first row, either way), and they are cheaper to count and to sort."""
+    classes = sorted(counts)
+    number = {label: i for i, label in enumerate(classes)}
+    return classes, np.fromiter(map(number.__getitem__, data.labels), dtype=np.int64, count=len(data))
+
+
+def _count(classes: list[str], numbers: np.ndarray) -> Counter:
+    """Counter of the labels the class `numbers` stand for."""
+    return Counter({classes[i]: n for i, n in enumerate(np.bincount(numbers, minlength=len(classes)).tolist()) if n})
+
+
 def _split_val(
-    data: Dataset, labels: np.ndarray, rest: np.ndarray, n_val: int, how: str, counts: Counter, seed: int
+    data: Dataset, classes: list[str], labels: np.ndarray, rest: np.ndarray, n_val: int, how: str, counts: Counter,
+    seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (train, validation) row indices out of `rest`, each sorted."""
-    num_classes = len(set(labels[rest]))
+    """Stratified (train, validation) row indices out of `rest` (`labels`: class numbers), each sorted."""
+    num_classes = len(np.unique(labels[rest]))
     _check_split_size("validation", n_val, how, num_classes, data.source)
     n_train = len(rest) - n_val
     if n_train < num_classes:
@@ -139,7 +155,7 @@ def _split_val(
             f"validation); expected at least one per class ({num_classes}). Lower --val-size/--test-size or add data."
         )
     train_idx, val_idx = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=seed)
-    _check_left(Counter(labels[train_idx]), counts, 1, f"{data.source} after taking the validation split",
+    _check_left(_count(classes, labels[train_idx]), counts, 1, f"{data.source} after taking the validation split",
                 "training needs at least 1 per class. Lower --val-size or add examples")
     return np.sort(train_idx), np.sort(val_idx)
 

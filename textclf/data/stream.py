@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -46,11 +48,12 @@ def stream_format(path: Path) -> str:
     return kind
 
 
-def batches(path: Path, columns: list[str] | None = None, *, chunk_bytes: int = CHUNK_BYTES,
-            chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
-    """The file's record batches, one chunk at a time; `columns` (None: all) are read as strings
-    where the format has types (CSV)."""
+def batches(path: Path, columns: list[str] | None = None, *, chunk_bytes: int | None = None,
+            chunk_rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's record batches, one chunk at a time (CHUNK_BYTES of CSV or JSON lines, CHUNK_ROWS rows
+    of Parquet unless given); `columns` (None: all) are read as strings where the format has types (CSV)."""
     kind = stream_format(path)
+    chunk_bytes, chunk_rows = chunk_bytes or CHUNK_BYTES, chunk_rows or CHUNK_ROWS
     try:
         if kind == "parquet":
             yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
@@ -106,23 +109,49 @@ def find_columns(path: Path, text_column: str | None, label_column: str | None) 
     return columns
 
 
+def checked_batches(path: Path, columns: list[str], **chunking: int) -> Iterator[pa.RecordBatch]:
+    """The file's record batches of `columns`; a missing value is an error naming its row."""
+    first = 0
+    for batch in batches(path, columns, **chunking):
+        for column in columns:
+            values = batch.column(batch.schema.get_field_index(column))
+            if values.null_count:
+                row = first + int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+                raise DataError(f"{path} row {row + 1}: {column!r} is empty (null); expected a value in every "
+                                "row. Remove or fill the row.")
+        yield batch
+        first += batch.num_rows
+
+
+def cleaned(values: pa.Array) -> list[str]:
+    """A column's values as cleaned strings (textclf.data.text.clean_text), as the whole-file readers read them."""
+    return [clean_text(value if isinstance(value, str) else str(value)) for value in values.to_pylist()]
+
+
 def column_chunks(path: Path, column: str, **chunking: int) -> Iterator[list[str]]:
     """One column's values, cleaned, a chunk at a time; a missing value is an error naming its row."""
-    first = 0
-    for batch in batches(path, [column], **chunking):
-        values = batch.column(batch.schema.get_field_index(column)).to_pylist()
-        for i, value in enumerate(values):
-            if value is None:
-                raise DataError(f"{path} row {first + i + 1}: {column!r} is empty (null); expected a value in every "
-                                "row. Remove or fill the row.")
-        yield [clean_text(value if isinstance(value, str) else str(value)) for value in values]
-        first += len(values)
+    for batch in checked_batches(path, [column], **chunking):
+        yield cleaned(batch.column(batch.schema.get_field_index(column)))
 
 
 def label_chunks(path: Path, column: str, **chunking: int) -> Iterator[list[str]]:
     """The label column, stripped as the readers strip labels."""
     for chunk in column_chunks(path, column, **chunking):
         yield [label.strip() for label in chunk]
+
+
+def label_codes(values: pa.Array, names: dict[str, int]) -> np.ndarray:
+    """(n,) int32: the number of each label of a chunk (cleaned and stripped, as label_chunks gives them) in
+    `names`, which numbers the labels not seen before. Strings are numbered once per distinct value."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        encoded = pc.dictionary_encode(values)
+        labels = [clean_text(label).strip() for label in encoded.dictionary.to_pylist()]
+        index = encoded.indices.to_numpy(zero_copy_only=False)
+    else:
+        labels = [label.strip() for label in cleaned(values)]
+        index = np.arange(len(labels))
+    codes = np.fromiter((names.setdefault(label, len(names)) for label in labels), dtype=np.int32, count=len(labels))
+    return codes[index]
 
 
 def file_fingerprint(path: Path, columns: Columns) -> str:

@@ -13,14 +13,16 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+TAG = r"<[^<>]{0,100}>"  # an HTML tag, as the normalizer's Replace finds it
 
 
-def _empty_tokenizer() -> Tokenizer:
+def empty_tokenizer() -> Tokenizer:
+    """textclf's pipeline (normalizer and pre-tokenizer) before any vocabulary is learnt."""
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
     tokenizer.normalizer = normalizers.Sequence(
         [
             normalizers.NFKC(),
-            normalizers.Replace(Regex(r"<[^<>]{0,100}>"), " "),
+            normalizers.Replace(Regex(TAG), " "),
             normalizers.Lowercase(),
         ]
     )
@@ -33,11 +35,31 @@ def build_tokenizer(texts: Iterable[str] | Iterable[list[str]], *, min_freq: int
     """Learn the vocabulary from training texts: the `max_vocab` most frequent words seen at least
     `min_freq` times, after `<pad>` (id 0) and `<unk>` (id 1). `texts` may be an iterator, of texts or of
     lists of texts (the trainer keeps word counts, not texts)."""
-    tokenizer = _empty_tokenizer()
+    tokenizer = empty_tokenizer()
     trainer = trainers.WordLevelTrainer(
         vocab_size=max_vocab, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False
     )
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts) if isinstance(texts, Sized) else None)
+    return tokenizer
+
+
+def tokenizer_from_counts(words: Sequence[str], counts: np.ndarray, *, min_freq: int = 1,
+                          max_vocab: int = 50_000) -> Tokenizer:
+    """The tokenizer build_tokenizer learns from texts in which the pipeline's word `words[i]` occurs
+    `counts[i]` times ((len(words),) ints; `words` distinct). The trainer's rule, kept exactly: `<pad>`,
+    `<unk>`, then the words seen at least `min_freq` (and once) times by count, descending, then by word
+    (code point order, as Rust orders strings), the first `max_vocab` of all that."""
+    room, counts = max(0, max_vocab - 2), np.asarray(counts, dtype=np.int64)
+    kept = np.flatnonzero(counts >= max(min_freq, 1))
+    if 0 < room < len(kept):  # only words at least as frequent as the room-th can make it: sort those
+        cut = np.partition(counts[kept], len(kept) - room)[len(kept) - room]
+        kept = kept[counts[kept] >= cut]
+    by_word = np.array(sorted(kept.tolist(), key=words.__getitem__), dtype=np.int64)
+    order = by_word[np.argsort(-counts[by_word], kind="stable")][:room].tolist()  # ties stay by word
+    tokens = [PAD, UNK, *(words[i] for i in order)][:max_vocab]
+    tokenizer = empty_tokenizer()
+    tokenizer.model = models.WordLevel(vocab={token: i for i, token in enumerate(tokens)}, unk_token=UNK)
+    tokenizer.add_special_tokens([PAD, UNK])
     return tokenizer
 
 
@@ -61,7 +83,7 @@ def extend_vocabulary(tokenizer: Tokenizer, words: Sequence[str], *, limit: int 
             continue
         extended[word] = len(extended)
         added += 1
-    result = _empty_tokenizer()
+    result = empty_tokenizer()
     result.model = models.WordLevel(vocab=extended, unk_token=UNK)
     return result
 
@@ -69,14 +91,14 @@ def extend_vocabulary(tokenizer: Tokenizer, words: Sequence[str], *, limit: int 
 # On printable ASCII (plus tab, newline, carriage return) NFKC is the identity, lowercasing is
 # unambiguous, and Python's `re` reads the pipeline's two patterns as the tokenizers library does.
 _ASCII_TEXT = re.compile(r"[\t\n\r\x20-\x7e]*")
-_TAG = re.compile(r"<[^<>]{0,100}>")  # the normalizer's Replace
+_TAG = re.compile(TAG)  # the normalizer's Replace
 _WORD = re.compile(r"\w+|[^\w\s]+", re.ASCII)  # the Whitespace pre-tokenizer
 
 
 def _ascii_unk_id(tokenizer: Tokenizer) -> int | None:
-    """The unknown-word id when `tokenizer` runs exactly _empty_tokenizer's pipeline into a
+    """The unknown-word id when `tokenizer` runs exactly empty_tokenizer's pipeline into a
     WordLevel vocabulary (what ascii_ids reproduces), else None."""
-    standard = _empty_tokenizer()
+    standard = empty_tokenizer()
     model = tokenizer.model
     if not (isinstance(model, models.WordLevel) and isinstance(model.unk_token, str)
             and tokenizer.normalizer is not None and tokenizer.pre_tokenizer is not None
@@ -102,6 +124,19 @@ def ascii_ids(tokenizer: Tokenizer, texts: Sequence[str]) -> list[np.ndarray | N
     lookup = {word: tokenizer.token_to_id(word) for word in set().union(*(w for w in words if w))}
     return [None if w is None else np.array([unk if (i := lookup[x]) is None else i for x in w], dtype=np.int64)
             for w in words]
+
+
+def word_ids(tokenizer: Tokenizer, words: Sequence[str]) -> np.ndarray:
+    """(len(words),) int32: the id `tokenizer` gives each of `words` (the pipeline's words, as
+    textclf.data.words finds them): its vocabulary's, else the unknown id. A text's ids are its words'
+    unless it holds an added token (`<pad>`, `<unk>`), which the library matches before normalising.
+    For tokenizers running textclf's own pipeline (build_tokenizer, extend_vocabulary) only."""
+    unk = _ascii_unk_id(tokenizer)
+    if unk is None:
+        raise ValueError("word_ids: the tokenizer does not run textclf's pipeline into a WordLevel vocabulary with "
+                         "an unknown token; expected one from build_tokenizer or extend_vocabulary.")
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    return np.fromiter((vocab.get(word, unk) for word in words), dtype=np.int32, count=len(words))
 
 
 def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> list[np.ndarray]:
