@@ -84,12 +84,14 @@ def configuration_reference() -> str:
     for kind in kinds():
         spec = spec_of(kind)
         lines += [f"### `{kind.name}` (`{kind.id}`, {kind.family})", "", kind.description + ".", ""]
-        own = {k: v for k, v in {**getattr(spec, "defaults", {}), **getattr(spec, "train_defaults", {})}.items()}
+        own = {k: v for k, v in {**getattr(spec, "defaults", {}), **getattr(spec, "train_defaults", {}),
+                                 **{f"data.{k}": v for k, v in getattr(spec, "data_settings", {}).items()}}.items()}
         if own:
             lines += ["Its defaults over the shared ones: " + ", ".join(f"`{k}` {v}" for k, v in own.items()) + ".", ""]
         width, extend = getattr(spec, "vectors_width", None), getattr(spec, "vectors_extend_vocab", 0)
         if width or extend:
-            parts = ([f"`model.embedding_dim` at least {width} (the vectors, then trained dimensions)"] if width
+            shown = str(width) if callable(width) else f"at least {width}"
+            parts = ([f"`model.embedding_dim` {shown} (the vectors, then trained dimensions)"] if width
                      else []) + ([f"`data.extend_vocab` {extend}"] if extend else [])
             lines += ["With `--vectors`: " + ", ".join(parts) + ".", ""]
         if getattr(spec, "settings", None) is not None and spec.settings.model_fields:

@@ -92,7 +92,7 @@ def test_train_keeps_vectors_of_words_only_the_test_data_has(tmp_path):
         np.testing.assert_allclose(row, file_vectors[word], atol=1e-6)
     assert model.training["vectors"]["coverage"]["vocab_types"] == len(vocab) - 2 - len(unseen)
     # The same run without the extension maps those words to <unk>.
-    plain = textclf.train(train_csv, architecture="cnn", vectors=str(path), epochs=1, seed=0,
+    plain = textclf.train(train_csv, architecture="cnn", vectors=str(path), epochs=1, seed=0, extend_vocab=0,
                           freeze_embeddings=True, linear_baseline=False)
     assert encode(plain.tokenizer, ["ecstatic"])[0].tolist() == [UNK_ID]
     assert plain.training["data"]["vocab_from_vectors"] == 0

@@ -15,6 +15,7 @@ import textclf
 from textclf.cli import app
 from textclf.data.tokenize import vocabulary
 from textclf.errors import ConfigError
+from textclf.models.cnn import WIDTH as CNN_WIDTH
 from textclf.vectors import Vectors, load_vectors, widen
 
 from ..conftest import CUES, FILLER, write_corpus
@@ -71,9 +72,28 @@ def test_train_with_a_wider_embedding_starts_from_the_vectors_and_saves(data, tm
 
 def test_embedding_dim_left_unset_takes_the_vectors_size(data):
     train_csv, path = data
-    model = textclf.train(train_csv, architecture="cnn", vectors=str(path), num_filters=8, epochs=1, seed=0,
+    model = textclf.train(train_csv, architecture="lstm", vectors=str(path), rnn_dim=8, epochs=1, seed=0,
                           linear_baseline=False)
     assert model.network.embedding.weight.shape[1] == DIM and model.training["vectors"]["added_dims"] == 0
+
+
+def test_cnn_widens_narrow_vectors_by_data_size_unless_set(data):
+    """cnn's default width (textclf.models.cnn.WIDTH): 300 on small data, 100 on large; an explicit
+    model.embedding_dim, or frozen embeddings, keep what the user asked for."""
+    train_csv, path = data
+    assert CNN_WIDTH({"n_train": 100}) == 300 and CNN_WIDTH({"n_train": 20_001}) == 100
+    model = textclf.train(train_csv, architecture="cnn", vectors=str(path), num_filters=8, epochs=1, seed=0,
+                          linear_baseline=False)
+    assert model.network.embedding.weight.shape[1] == 300 and model.training["vectors"]["added_dims"] == 300 - DIM
+    assert model.config["model"]["embedding_dim"] == 300
+    assert model.training["config"]["data"]["extend_vocab"] == 20_000
+    explicit = textclf.train(train_csv, architecture="cnn", vectors=str(path), embedding_dim=DIM, extend_vocab=0,
+                             num_filters=8, epochs=1, seed=0, linear_baseline=False)
+    assert explicit.network.embedding.weight.shape[1] == DIM
+    assert explicit.training["config"]["data"]["extend_vocab"] == 0
+    frozen = textclf.train(train_csv, architecture="cnn", vectors=str(path), freeze_embeddings=True,
+                           num_filters=8, epochs=1, seed=0, linear_baseline=False)
+    assert frozen.network.embedding.weight.shape[1] == DIM  # frozen random dimensions would never learn
 
 
 def test_embedding_narrower_than_the_vectors_is_an_error(data):

@@ -24,6 +24,21 @@ ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 @dataclass(frozen=True)
+class WidthBySize:
+    """An embedding width by data size: `small` up to `up_to` training texts, `large` beyond."""
+
+    small: int
+    large: int
+    up_to: int
+
+    def __call__(self, summary: dict[str, Any]) -> int:
+        return self.small if summary["n_train"] <= self.up_to else self.large
+
+    def __str__(self) -> str:
+        return f"at least {self.small} up to {self.up_to:,} training texts, {self.large} beyond"
+
+
+@dataclass(frozen=True)
 class EncoderSpec:
     """An architecture's encoder: its settings (a frozen pydantic model whose fields are the
     `model.*` keys it accepts), its builder `build(settings, input_dim) -> nn.Module`, and what it
@@ -38,10 +53,11 @@ class EncoderSpec:
     # Defaults that depend on the data: summary (the run's data summary) -> {"model.x": ..., "train.y": ...},
     # applied to the settings the user did not set.
     data_defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    data_settings: dict[str, Any] = field(default_factory=dict)  # data.* it prefers (max_length_cap, ...)
     # With --vectors: trained dimensions appended to narrower vectors up to this width (None: the vectors'
     # own size), and this many of the vectors' most frequent words added to the vocabulary, unless the
     # user set model.embedding_dim / data.extend_vocab (textclf.training.run.attach_vectors, configure).
-    vectors_width: int | None = None
+    vectors_width: int | WidthBySize | None = None
     vectors_extend_vocab: int = 0
 
 

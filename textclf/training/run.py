@@ -189,9 +189,12 @@ def configure(config: RunConfig) -> tuple[RunConfig, ModelConfig]:
     """The family's training defaults under what the user set, and the resolved model settings."""
     _, spec, model_config, _ = resolve_model_config(config.model)
     unset = {k: v for k, v in spec.train_defaults.items() if k not in config.train.model_fields_set}
-    if config.vectors and spec.vectors_extend_vocab and "extend_vocab" not in config.data.model_fields_set:
-        config = config.model_copy(update={"data": config.data.model_copy(
-            update={"extend_vocab": spec.vectors_extend_vocab})})
+    data = dict(spec.data_settings)
+    if config.vectors and spec.vectors_extend_vocab:
+        data["extend_vocab"] = spec.vectors_extend_vocab
+    data = {k: v for k, v in data.items() if k not in config.data.model_fields_set}
+    if data:
+        config = config.model_copy(update={"data": config.data.model_copy(update=data)})
     if config.data.extend_vocab and not config.vectors:
         raise ConfigError(
             f"data.extend_vocab={config.data.extend_vocab} adds words from the word vectors, but no vectors "
@@ -246,6 +249,8 @@ def attach_vectors(config: RunConfig, prepared: PreparedData, model_config: Mode
                            seed=config.train.seed)
     file_dim = vectors.dim
     width = neural_kind(model_config.architecture)[1].vectors_width
+    if callable(width):  # sized to the data
+        width = width(prepared.summary.to_json())
     if "embedding_dim" in config.model.model_fields_set:  # explicit: append trainable dimensions
         vectors = widen_vectors(vectors, config.model.embedding_dim, config.train)
     elif width and width > file_dim and not config.train.freeze_embeddings:  # the kind's default width
