@@ -7,7 +7,7 @@ Builds TEXTS labelled texts from the shared IMDb reviews (every sentence labelle
 label) in a scratch folder, then measures, each step in a child process whose peak RSS (with its
 children) is polled from outside with psutil:
 
-- streamed fasttext training, one epoch, on a cold token cache and again on the warm one: peak RSS
+- streamed fasttext training, one epoch in batches of 256, on a cold token cache and again on the warm one: peak RSS
   (target <= 3 GB at 1M texts), data preparation seconds and texts/s (target >= 50,000/s), the warm
   run's data preparation speed-up (target >= 5x);
 - `textclf predict --file --output` over all texts: peak RSS and RSS over time (flat: the file streams);
@@ -98,7 +98,7 @@ import json, sys, time, warnings, textclf
 import textclf.training.run  # torch and scikit-learn: imported before the clock starts
 warnings.simplefilter("ignore")
 start = time.perf_counter(); seen = {}
-model = textclf.train(sys.argv[1], architecture="fasttext", epochs=1, stream=True, linear_baseline=False,
+model = textclf.train(sys.argv[1], architecture="fasttext", epochs=1, batch_size=256, stream=True, linear_baseline=False,
                       out=sys.argv[2], on_data=lambda summary: seen.setdefault("t", time.perf_counter()))
 prepare = seen["t"] - start
 n = sum(model.training["data"][k] for k in ("n_train", "n_val", "n_test"))
