@@ -83,8 +83,8 @@ def test_predict_formats(trained, tmp_path):
     texts.write_text("so happy\nscared\n", encoding="utf-8")
     from_file = invoke("predict", trained, "--file", texts, "--format", "json")
     assert len(json.loads(from_file.output)) == 2
-    stdin = invoke("predict", trained, "-f", "-", "--format", "json", input="rage\nunfair\n")
-    assert [r["label"] for r in json.loads(stdin.output)] == ["anger", "anger"]
+    stdin = invoke("predict", trained, "-f", "-", "--format", "json", input="furious and annoyed\nso happy\n")
+    assert [r["label"] for r in json.loads(stdin.output)] == ["anger", "joy"]
 
 
 def test_config_file_flags_and_set_overrides(tmp_path, corpus):
