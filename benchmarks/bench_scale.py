@@ -98,8 +98,9 @@ import json, sys, time, warnings, textclf
 import textclf.training.run  # torch and scikit-learn: imported before the clock starts
 warnings.simplefilter("ignore")
 start = time.perf_counter(); seen = {}
-model = textclf.train(sys.argv[1], architecture="fasttext", epochs=1, batch_size=256, stream=True, linear_baseline=False,
-                      out=sys.argv[2], on_data=lambda summary: seen.setdefault("t", time.perf_counter()))
+model = textclf.train(sys.argv[1], architecture="fasttext", epochs=1, batch_size=256, stream=True,
+                      linear_baseline=False, out=sys.argv[2],
+                      on_data=lambda summary: seen.setdefault("t", time.perf_counter()))
 prepare = seen["t"] - start
 n = sum(model.training["data"][k] for k in ("n_train", "n_val", "n_test"))
 metrics = model.training["metrics"]
