@@ -31,7 +31,7 @@ from tests.conftest import CUES, FILLER
 from textclf import TextClassifier
 from textclf.errors import DataError, NotFittedError
 
-FAST = {"architecture": "fasttext", "epochs": 10, "embedding_dim": 8, "batch_size": 16, "lr": 0.1,
+FAST = {"architecture": "fasttext", "epochs": 10, "embedding_dim": 8, "batch_size": 16, "lr": 0.1, "dropout": 0.0,
         "model_options": {"bigram_buckets": 64}}
 
 API_CHECKS = [
