@@ -45,12 +45,14 @@ class FastTextEncoder(nn.Module):
         return total / count.clamp(min=1.0)[:, None]  # (B, E)
 
 
-SIZED_BUCKETS = (4096, 524_288)  # the range sized_to_data picks from
+# The range sized_to_data picks from: at most the largest count the ISEAR study tried (262,144); at 1M
+# texts 524,288 buckets of 200 dimensions with their Adam moments took peak RSS to 3.03 GB (docs/scale.md).
+SIZED_BUCKETS = (4096, 262_144)
 
 
 def sized_to_data(summary: dict) -> dict:
     """Hash buckets for word pairs in proportion to the vocabulary (16 per word, a power of two, 4,096 to
-    524,288: on 560 texts a fixed 131,072 made a 6.6M-parameter, 25 MB model of a 1,700-word vocabulary;
+    262,144: on 560 texts a fixed 131,072 made a 6.6M-parameter, 25 MB model of a 1,700-word vocabulary;
     on ISEAR, 8,900 words, `textclf tune` chose 262,144 over 65,536, docs/benchmarks.md#defaults)."""
     low, high = SIZED_BUCKETS
     buckets = min(high, max(low, 1 << int(np.ceil(np.log2(16 * max(summary["vocab_size"], 1))))))
