@@ -53,14 +53,14 @@ SIZED_BUCKETS = (4096, 262_144)
 def sized_to_data(summary: dict) -> dict:
     """Hash buckets for word pairs in proportion to the vocabulary (16 per word, a power of two, 4,096 to
     262,144: on 560 texts a fixed 131,072 made a 6.6M-parameter, 25 MB model of a 1,700-word vocabulary;
-    on ISEAR, 8,900 words, `textclf tune` chose 262,144 over 65,536, docs/benchmarks.md#defaults)."""
+    on ISEAR, 8,900 words, `textclf tune` chose 262,144 over 65,536, docs/benchmarks.md)."""
     low, high = SIZED_BUCKETS
     buckets = min(high, max(low, 1 << int(np.ceil(np.log2(16 * max(summary["vocab_size"], 1))))))
     return {"model.bigram_buckets": buckets}
 
 
 FASTTEXT = EncoderSpec(
-    # Chosen on ISEAR's validation split (`textclf tune`, docs/benchmarks.md#defaults): 200-d embeddings,
+    # Chosen on ISEAR's validation split (`textclf tune`, docs/benchmarks.md): 200-d embeddings,
     # dropout 0.5, lr 0.005 with batches of 32 (validation 0.594, test 0.592 against 0.577 / 0.583 for
     # 100-d, no dropout, lr 0.01, batch 64).
     FastTextConfig, FastTextEncoder, defaults={"dropout": 0.5, "embedding_dim": 200}, sparse_embeddings=True,

@@ -79,7 +79,7 @@ RNN_SPACE = {"model.rnn_dim": Choice((64, 128, 256)), "model.pooling": Choice(("
              "model.num_layers": Choice((1, 2))}
 LSTM = EncoderSpec(RNNConfig, lstm_encoder, search_space=RNN_SPACE)
 GRU = EncoderSpec(RNNConfig, gru_encoder, search_space=RNN_SPACE)
-# Chosen on ISEAR's validation split (`textclf tune`, docs/benchmarks.md#defaults): GloVe 50d widened to 100
+# Chosen on ISEAR's validation split (`textclf tune`, docs/benchmarks.md): GloVe 50d widened to 100
 # and extended by the vectors' 20,000 most frequent words, dropout 0.2, batches of 32: validation 0.613
 # against 0.592, at 1.2x the time (rnn_dim 256 scored the same on validation at 2.4x).
 BILSTM = EncoderSpec(BiRNNConfig, lstm_encoder, search_space=RNN_SPACE, defaults={"dropout": 0.2},
