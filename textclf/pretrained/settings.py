@@ -54,7 +54,7 @@ class PretrainedSpec:
     run: str
     network: dict[str, Any] | None  # fixed HFClassifier options; None: pooling and dropout from the settings
     train_defaults: dict[str, Any] = field(default_factory=dict)
-    data_defaults: dict[str, Any] = field(default_factory=dict)
+    data_settings: dict[str, Any] = field(default_factory=dict)  # data.* it prefers, as EncoderSpec.data_settings
     ignored_train: tuple[str, ...] = ()  # train.* settings the kind does not use: setting one warns
     distributed: bool = False  # whether its run trains on several processes (torchrun, --nproc)
 
@@ -74,7 +74,7 @@ HF = PretrainedSpec(
     # on 2 CPU cores (docs/pretrained.md).
     train_defaults={"lr": 1e-4, "epochs": 3, "batch_size": 32, "patience": 2, "warmup_ratio": 0.1,
                     "weight_decay": 0.01, "clip_norm": 1.0},
-    data_defaults={"max_length_cap": 256},
+    data_settings={"max_length_cap": 256},
     ignored_train=("frozen_epochs",),  # embeddings are frozen for a while only under --vectors
     distributed=True,
 )
@@ -85,7 +85,7 @@ EMBED_USED_TRAIN = ("seed", "class_weights", "thresholds", "at_least_one_label",
                     "lstm_kernel")
 EMBED_LR = PretrainedSpec(
     EmbedSettings, "textclf.pretrained.embed:train_embed_lr", {"pooling": "mean", "dropout": 0.0, "normalize": True},
-    data_defaults={"max_length_cap": 256},
+    data_settings={"max_length_cap": 256},
     ignored_train=tuple(k for k in TrainConfig.model_fields if k not in EMBED_USED_TRAIN),
 )
 
@@ -139,7 +139,7 @@ def resolve_run(kind: ModelKind, config: RunConfig) -> Resolved:
     settings = parse_settings(kind, spec, config)
     warn_ignored(kind, spec, config)
     train = {k: v for k, v in spec.train_defaults.items() if k not in config.train.model_fields_set}
-    data = {k: v for k, v in spec.data_defaults.items() if k not in config.data.model_fields_set}
+    data = {k: v for k, v in spec.data_settings.items() if k not in config.data.model_fields_set}
     config = config.model_copy(update={"train": config.train.model_copy(update=train),
                                        "data": config.data.model_copy(update=data)})
     source = resolve_source(settings.path)
